@@ -1,0 +1,102 @@
+//! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
+
+use crate::host::{EventRow, Host, StoreState};
+use crate::store::StoreSync;
+use std::cell::RefCell;
+
+wit_bindgen::generate!({ world: "sync-component", path: "../wit" });
+
+use exports::livestore::sync::handler::Guest;
+use livestore::sync::{connections, storage, types};
+
+struct WitHost;
+
+fn from_wit(row: types::EventRow) -> EventRow {
+    EventRow {
+        seq_num: row.seq_num,
+        parent_seq_num: row.parent_seq_num,
+        name: row.name,
+        args: row.args,
+        created_at: row.created_at,
+        client_id: row.client_id,
+        session_id: row.session_id,
+    }
+}
+
+fn to_wit(row: &EventRow) -> types::EventRow {
+    types::EventRow {
+        seq_num: row.seq_num,
+        parent_seq_num: row.parent_seq_num,
+        name: row.name.clone(),
+        args: row.args.clone(),
+        created_at: row.created_at.clone(),
+        client_id: row.client_id.clone(),
+        session_id: row.session_id.clone(),
+    }
+}
+
+impl Host for WitHost {
+    fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<StoreState, String> {
+        storage::init_store(store_id, fresh_backend_id).map(|s| StoreState { head: s.head, backend_id: s.backend_id })
+    }
+    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String> {
+        let rows: Vec<types::EventRow> = events.iter().map(to_wit).collect();
+        storage::append_batch(store_id, expected_head, &rows)
+    }
+    fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64, String> {
+        storage::count_after(store_id, cursor)
+    }
+    fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String> {
+        storage::read_after(store_id, cursor, limit).map(|rows| rows.into_iter().map(from_wit).collect())
+    }
+    fn send(&mut self, conn: u64, frame: &str) {
+        connections::send(conn, frame)
+    }
+    fn close(&mut self, conn: u64, code: u16, reason: &str) {
+        connections::close(conn, code, reason)
+    }
+}
+
+thread_local! {
+    static STORE: RefCell<Option<StoreSync>> = const { RefCell::new(None) };
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn opened(info: types::ConnectionInfo) -> Result<(), String> {
+        STORE.with_borrow_mut(|store| {
+            if store.is_none() {
+                *store = Some(StoreSync::open(&mut WitHost, &info.store_id)?);
+            }
+            let Some(sync) = store.as_mut() else { return Err("store failed to open".to_string()) };
+            if sync.store_id() != info.store_id {
+                return Err(format!(
+                    "this instance serves store '{}', not '{}'",
+                    sync.store_id(),
+                    info.store_id
+                ));
+            }
+            sync.connection_opened(info.conn);
+            Ok(())
+        })
+    }
+
+    fn frame(conn: u64, text: String) {
+        STORE.with_borrow_mut(|store| {
+            if let Some(sync) = store.as_mut() {
+                sync.frame(&mut WitHost, conn, &text);
+            }
+        })
+    }
+
+    fn closed(conn: u64) {
+        STORE.with_borrow_mut(|store| {
+            if let Some(sync) = store.as_mut() {
+                sync.connection_closed(conn);
+            }
+        })
+    }
+}
+
+export!(Component);
