@@ -1,1 +1,14 @@
+//! livestore-sync: a LiveStore sync backend. The sync logic is a WebAssembly component
+//! (guest/) embedded in this host, which provides SQLite storage and WebSocket I/O.
 
+pub mod auth;
+pub mod dev_vars;
+pub mod runtime;
+pub mod server;
+pub mod shard;
+pub mod storage;
+pub mod store_id;
+pub mod sync_params;
+
+pub use server::{start, RunningServer, ServerConfig};
+pub use storage::Durability;

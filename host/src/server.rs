@@ -1,0 +1,337 @@
+//! The network edge: HTTP/1.1 with hyper, WebSocket upgrades with tokio-tungstenite.
+//! It parses the sync query, checks auth, and moves frames between sockets and the
+//! store shards; it never looks inside a sync frame.
+
+use crate::auth::token_matches;
+use crate::runtime::{Outgoing, SyncRuntime};
+use crate::shard::{ShardMsg, Shards};
+use crate::storage::Durability;
+use crate::store_id::validate_store_id;
+use crate::sync_params::{SyncParams, Transport};
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::task::TaskTracker;
+
+pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n";
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// When set, a connection's payload must carry this `authToken`.
+    pub auth_token: Option<String>,
+    pub durability: Durability,
+    /// Store shard threads (serial owners); 0 picks the number of CPUs.
+    pub shards: usize,
+    /// Largest accepted WebSocket message; larger ones close the connection with 1009.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8787,
+            data_dir: PathBuf::from(".livestore-sync"),
+            auth_token: None,
+            durability: Durability::Normal,
+            shards: 0,
+            max_frame_bytes: 1 << 20,
+        }
+    }
+}
+
+struct AppState {
+    config: ServerConfig,
+    shards: Arc<Shards>,
+    next_conn: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+    tracker: TaskTracker,
+}
+
+/// A started server; dropping it does not stop it, call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, close every WebSocket with 1001, let the stores finish what is
+    /// queued (in-flight pushes complete), then close storage.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("waiting for the server to stop")
+    }
+}
+
+/// The compiled component is shared by every server in the process (tests start several).
+fn runtime(cache_dir: PathBuf) -> Result<Arc<SyncRuntime>> {
+    static RUNTIME: OnceLock<Arc<SyncRuntime>> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.clone());
+    }
+    let rt = Arc::new(SyncRuntime::load(Some(&cache_dir))?);
+    Ok(RUNTIME.get_or_init(|| rt).clone())
+}
+
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let cache_dir = config.data_dir.join("cache");
+    let rt = tokio::task::spawn_blocking(move || runtime(cache_dir)).await??;
+    let shard_count = if config.shards == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        config.shards
+    };
+    let db_path = config.data_dir.join("sync.db");
+    let shards = Arc::new(Shards::start(rt, db_path, config.durability, shard_count)?);
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("listening on {}:{}", config.host, config.port))?;
+    let local_addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        config,
+        shards: shards.clone(),
+        next_conn: AtomicU64::new(1),
+        shutdown: shutdown_rx.clone(),
+        tracker: TaskTracker::new(),
+    });
+    let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
+    Ok(RunningServer { local_addr, shutdown: shutdown_tx, task })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<AppState>, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let state2 = state.clone();
+                    state.tracker.spawn(serve_connection(tcp, state2));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    state.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), state.tracker.wait()).await.is_err() {
+        tracing::warn!("some connections did not close within 10 s");
+    }
+    // Everything the connections queued is ahead of Stop in each shard's queue.
+    let _ = tokio::task::spawn_blocking(move || shards.stop()).await;
+}
+
+async fn serve_connection(tcp: tokio::net::TcpStream, state: Arc<AppState>) {
+    let mut shutdown = state.shutdown.clone();
+    let state2 = state.clone();
+    let service = service_fn(move |req| handle(req, state2.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "http connection ended with an error"); } }
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(body.into())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"));
+    res
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let params = SyncParams::parse(req.uri().query());
+    let Some(transport) = params.transport else {
+        return Ok(if req.method() == Method::GET && req.uri().path() == "/" {
+            text(StatusCode::OK, INFO_TEXT)
+        } else {
+            text(StatusCode::BAD_REQUEST, "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws)\n")
+        });
+    };
+    let Some(store_id) = params.store_id.clone() else {
+        return Ok(text(StatusCode::BAD_REQUEST, "Missing storeId query parameter\n"));
+    };
+    if let Some(Err(raw)) = &params.payload {
+        return Ok(text(StatusCode::BAD_REQUEST, format!("payload is not URL-encoded JSON: {raw:?}\n")));
+    }
+    match transport {
+        Transport::Ws => Ok(upgrade(req, store_id, params, state).await),
+        Transport::Http => Ok(text(StatusCode::NOT_IMPLEMENTED, "transport=http is not supported yet; use transport=ws\n")),
+    }
+}
+
+fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
+    let has = |name, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+    };
+    has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
+}
+
+async fn upgrade(mut req: Request<Incoming>, store_id: String, params: SyncParams, state: Arc<AppState>) -> Response<Full<Bytes>> {
+    if !is_websocket_upgrade(&req) {
+        return text(StatusCode::UPGRADE_REQUIRED, "Expected Upgrade: websocket (transport=ws)\n");
+    }
+    if let Err(e) = validate_store_id(&store_id) {
+        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
+    if let Some(expected) = &state.config.auth_token {
+        if !token_matches(params.auth_token(), expected) {
+            tracing::info!(store_id, "refused a connection: invalid auth token");
+            return text(StatusCode::BAD_REQUEST, "Invalid auth token: the payload's authToken does not match the server's token\n");
+        }
+    }
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
+        return text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key header\n");
+    };
+    let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let store_id: Arc<str> = store_id.into();
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let shard = state.shards.route(&store_id).clone();
+    let open = ShardMsg::Open {
+        conn,
+        store_id: store_id.clone(),
+        payload: params.payload_json(),
+        headers: Vec::new(),
+        out: out_tx.clone(),
+        reply: reply_tx,
+    };
+    if shard.send(open).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
+    }
+    match reply_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return text(StatusCode::BAD_REQUEST, format!("{refusal}\n")),
+        Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(state.config.max_frame_bytes))
+        .max_frame_size(Some(state.config.max_frame_bytes));
+    let shutdown = state.shutdown.clone();
+    state.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+                run_socket(ws, conn, store_id.clone(), shard.clone(), out_tx, out_rx, shutdown).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+        let _ = shard.send(ShardMsg::Closed { conn, store_id });
+    });
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Pump one WebSocket: frames in → the store's shard; queued frames out → the socket.
+async fn run_socket(
+    ws: Socket,
+    conn: u64,
+    store_id: Arc<str>,
+    shard: mpsc::UnboundedSender<ShardMsg>,
+    out_tx: mpsc::UnboundedSender<Outgoing>,
+    mut out_rx: mpsc::UnboundedReceiver<Outgoing>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let writer = async move {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                Outgoing::Text(t) => {
+                    if sink.send(Message::text(t)).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close(code, reason) => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            }
+        }
+        let _ = sink.close().await;
+    };
+    let reader = async move {
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
+                        if shard.send(frame).is_err() { break; }
+                    }
+                    Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                        Ok(text) => { let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text }); }
+                        Err(_) => { let _ = out_tx.send(Outgoing::Close(1003, "binary frames must be UTF-8 JSON".into())); break; }
+                    },
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                        tracing::info!(conn, store_id = %store_id, error = %e, "closing a connection: frame too large");
+                        let _ = out_tx.send(Outgoing::Close(1009, format!("frame too large: {e}")));
+                        break;
+                    }
+                    Some(Err(e)) => { tracing::debug!(conn, error = %e, "websocket read error"); break; }
+                },
+                _ = shutdown.changed() => {
+                    let _ = out_tx.send(Outgoing::Close(1001, "server shutting down".into()));
+                    break;
+                }
+            }
+        }
+        // The shard drops its sender on Closed; the writer ends when the queue drains.
+        let _ = shard.send(ShardMsg::Closed { conn, store_id });
+    };
+    tokio::join!(writer, reader);
+}

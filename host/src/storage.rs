@@ -1,0 +1,256 @@
+//! SQLite storage in the reference's format 7: `eventlog_7_<name>` per store and `context_7`
+//! for heads and backend ids, plus `livestore_sync_stores` for the injective
+//! store-id → table mapping and the seed's sync metadata.
+
+use crate::store_id::validate_store_id;
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub const FORMAT_VERSION: i64 = 7;
+
+/// One event-log row, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub seq_num: i64,
+    pub parent_seq_num: i64,
+    pub name: String,
+    pub args: Option<String>,
+    pub created_at: String,
+    pub client_id: String,
+    pub session_id: String,
+}
+
+/// Durability of a commit. `Normal` (WAL + synchronous=NORMAL) survives a process crash
+/// (`kill -9`); `Full` also survives power loss, at the cost of an fsync per push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Durability {
+    #[default]
+    Normal,
+    Full,
+}
+
+pub struct Db {
+    conn: Connection,
+    /// store id → quoted event-log table name.
+    tables: HashMap<String, String>,
+}
+
+/// The table name the reference uses: every non-alphanumeric character becomes `_`
+/// (so `a-b` and `a_b` collide there).
+pub fn reference_table_name(store_id: &str) -> String {
+    let mapped: String = store_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("eventlog_{FORMAT_VERSION}_{mapped}")
+}
+
+/// A name no other store id can produce: the store id in hex.
+pub fn unique_table_name(store_id: &str) -> String {
+    let hex: String = store_id.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("eventlog_{FORMAT_VERSION}_x_{hex}")
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Db {
+    pub fn open(path: &Path, durability: Durability) -> Result<Db> {
+        let conn = Connection::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS \"context_7\" (\"storeId\" text primary key, \"currentHead\" integer not null, \"backendId\" text not null) strict;
+             CREATE TABLE IF NOT EXISTS livestore_sync_stores (
+                storeId TEXT PRIMARY KEY,
+                tableName TEXT NOT NULL UNIQUE,
+                formatVersion INTEGER NOT NULL,
+                createdAt TEXT NOT NULL,
+                lastSyncAt TEXT,
+                totalEvents INTEGER NOT NULL DEFAULT 0
+             ) STRICT;",
+        )
+        .context("creating metadata tables")?;
+        Ok(Db { conn, tables: HashMap::new() })
+    }
+
+    /// The quoted event-log table of a store, claiming and creating it on first use.
+    fn table_for(&mut self, store_id: &str) -> Result<String> {
+        if let Some(t) = self.tables.get(store_id) {
+            return Ok(t.clone());
+        }
+        validate_store_id(store_id)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT tableName FROM livestore_sync_stores WHERE storeId = ?1", [store_id], |r| r.get(0))
+            .optional()?;
+        let name = match existing {
+            Some(name) => name,
+            None => {
+                let taken = |name: &str| -> Result<bool> {
+                    Ok(tx
+                        .query_row("SELECT 1 FROM livestore_sync_stores WHERE tableName = ?1", [name], |_| Ok(()))
+                        .optional()?
+                        .is_some())
+                };
+                // Prefer the reference's name so databases it wrote keep working; fall back
+                // to a collision-free one when another store id already owns that name.
+                let mut name = reference_table_name(store_id);
+                if taken(&name)? {
+                    name = unique_table_name(store_id);
+                    if taken(&name)? {
+                        bail!("no free event-log table name for store '{store_id}'");
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                    params![store_id, name, FORMAT_VERSION],
+                )?;
+                name
+            }
+        };
+        let quoted = quote_ident(&name);
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {quoted} (\"seqNum\" integer primary key, \"parentSeqNum\" integer not null, \"name\" text not null, \"args\" text, \"createdAt\" text not null, \"clientId\" text not null, \"sessionId\" text not null) strict"
+        ))?;
+        tx.commit()?;
+        self.tables.insert(store_id.to_string(), quoted.clone());
+        Ok(quoted)
+    }
+
+    /// Load a store's head and backend id, persisting `fresh_backend_id` for a new store.
+    pub fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
+        let table = self.table_for(store_id)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?1, 0, ?2)",
+            params![store_id, fresh_backend_id],
+        )?;
+        let (mut head, backend_id): (i64, String) = tx.query_row(
+            "SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1",
+            [store_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        // A log written by the reference can hold rows past its head (its non-atomic
+        // inserts); those rows are visible to pulls, so the head must cover them.
+        let max: Option<i64> = tx.query_row(&format!("SELECT MAX(seqNum) FROM {table}"), [], |r| r.get(0))?;
+        if let Some(max) = max.filter(|m| *m > head) {
+            tracing::warn!(store_id, head, max, "event log extends past the stored head; advancing the head");
+            tx.execute("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2", params![max, store_id])?;
+            head = max;
+        }
+        tx.commit()?;
+        Ok((head, backend_id))
+    }
+
+    /// Append `rows` and move the head to the last row's seqNum in one transaction,
+    /// only if the stored head is still `expected_head`.
+    pub fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<()> {
+        let Some(last) = rows.last() else { return Ok(()) };
+        let table = self.table_for(store_id)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head: i64 = tx
+            .prepare_cached("SELECT currentHead FROM context_7 WHERE storeId = ?1")?
+            .query_row([store_id], |r| r.get(0))
+            .context("reading the stored head")?;
+        if head != expected_head {
+            bail!("stored head is {head}, expected {expected_head}; batch not written");
+        }
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO {table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?;
+            for r in rows {
+                insert
+                    .execute(params![r.seq_num, r.parent_seq_num, r.name, r.args, r.created_at, r.client_id, r.session_id])
+                    .with_context(|| format!("inserting event {}", r.seq_num))?;
+            }
+        }
+        tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
+            .execute(params![last.seq_num, store_id])?;
+        tx.prepare_cached(
+            "UPDATE livestore_sync_stores SET lastSyncAt = ?1, totalEvents = totalEvents + ?2 WHERE storeId = ?3",
+        )?
+        .execute(params![last.created_at, rows.len() as i64, store_id])?;
+        tx.commit().context("committing the batch")?;
+        Ok(())
+    }
+
+    pub fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64> {
+        let table = self.table_for(store_id)?;
+        let n: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE seqNum > ?1"))?
+            .query_row([cursor], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    pub fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<Row>> {
+        let table = self.table_for(store_id)?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId FROM {table} WHERE seqNum > ?1 ORDER BY seqNum ASC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![cursor, limit], |r| {
+            Ok(Row {
+                seq_num: r.get(0)?,
+                parent_seq_num: r.get(1)?,
+                name: r.get(2)?,
+                args: r.get(3)?,
+                created_at: r.get(4)?,
+                client_id: r.get(5)?,
+                session_id: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context("reading events")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64) -> Row {
+        Row {
+            seq_num: seq,
+            parent_seq_num: seq - 1,
+            name: "e".into(),
+            args: Some("{}".into()),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            client_id: "c".into(),
+            session_id: "s".into(),
+        }
+    }
+
+    #[test]
+    fn table_names_are_injective_and_prefer_the_reference_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        assert_eq!(db.table_for("a-b").unwrap(), "\"eventlog_7_a_b\"");
+        assert_eq!(db.table_for("a_b").unwrap(), "\"eventlog_7_x_615f62\"");
+        assert_eq!(db.table_for("abc").unwrap(), "\"eventlog_7_abc\"");
+        assert!(db.table_for("bad id").is_err());
+    }
+
+    #[test]
+    fn append_is_atomic_and_guarded_by_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        let (head, backend) = db.init_store("s", "b1").unwrap();
+        assert_eq!((head, backend.as_str()), (0, "b1"));
+        db.append_batch("s", 0, &[row(1), row(2)]).unwrap();
+        // a duplicate seqNum in the middle of a batch leaves nothing behind
+        assert!(db.append_batch("s", 2, &[row(3), row(4), row(3)]).is_err());
+        assert_eq!(db.count_after("s", 0).unwrap(), 2);
+        // a stale expected head writes nothing
+        assert!(db.append_batch("s", 0, &[row(3)]).is_err());
+        let (head, backend) = db.init_store("s", "other").unwrap();
+        assert_eq!((head, backend.as_str()), (2, "b1"));
+        assert_eq!(db.read_after("s", 1, 10).unwrap(), vec![row(2)]);
+    }
+}
