@@ -1,1 +1,278 @@
+//! Test harness: an in-process livestore-sync server on an ephemeral port with its own data
+//! directory, and a raw WebSocket client that speaks JSON frames.
 
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use livestore_sync::{RunningServer, ServerConfig};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const TOKEN: &str = "insecure-token-change-me";
+/// How long a test waits for a frame that must arrive.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server requiring [`TOKEN`], on a fresh data directory.
+    pub async fn start() -> Result<TestServer> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_in(&dir, Some(TOKEN)).await?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
+    pub async fn start_in(data_dir: &Path, token: Option<&str>) -> Result<TestServer> {
+        let config = ServerConfig {
+            port: 0,
+            data_dir: data_dir.to_path_buf(),
+            auth_token: token.map(str::to_string),
+            shards: 2,
+            ..ServerConfig::default()
+        };
+        let server = livestore_sync::start(config).await?;
+        let addr = server.local_addr();
+        Ok(TestServer { server: Some(server), addr, data_dir: data_dir.to_path_buf(), _tmp: None })
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The URL the real client builds: payload JSON encoded twice.
+    pub fn sync_url(&self, store_id: &str, token: &str) -> String {
+        let payload = json!({ "authToken": token }).to_string();
+        let once = urlencode(&payload);
+        format!("{}/?storeId={store_id}&payload={}&transport=ws", self.ws_base(), urlencode(&once))
+    }
+
+    pub async fn connect(&self, store_id: &str) -> Result<WsClient> {
+        WsClient::connect(&self.sync_url(store_id, TOKEN)).await
+    }
+
+    pub async fn stop(&mut self) -> Result<()> {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub struct WsClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Result<WsClient> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.with_context(|| format!("connecting to {url}"))?;
+        Ok(WsClient { ws, next_id: 0 })
+    }
+
+    /// A fresh request id (a decimal string, as the real client sends).
+    pub fn id(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
+
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
+        self.ws.send(Message::text(text.to_string())).await.context("sending a frame")
+    }
+
+    pub async fn send(&mut self, v: &Value) -> Result<()> {
+        self.send_text(&v.to_string()).await
+    }
+
+    /// The next text frame as JSON; fails on close or after `FRAME_TIMEOUT`.
+    pub async fn recv(&mut self) -> Result<Value> {
+        self.recv_within(FRAME_TIMEOUT).await?.ok_or_else(|| anyhow!("no frame within {FRAME_TIMEOUT:?}"))
+    }
+
+    /// The next text frame within `d`, or `None` if none arrived.
+    pub async fn recv_within(&mut self, d: Duration) -> Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => bail!("connection closed"),
+                Ok(Some(m)) => m.context("reading a frame")?,
+            };
+            match msg {
+                Message::Text(t) => return Ok(Some(serde_json::from_str(t.as_str()).context("server frame is not JSON")?)),
+                Message::Close(frame) => bail!("connection closed by server: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Wait for the close frame; returns its code.
+    pub async fn recv_close(&mut self) -> Result<Option<u16>> {
+        loop {
+            match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await {
+                Err(_) => bail!("no close within {FRAME_TIMEOUT:?}"),
+                Ok(None) => return Ok(None),
+                Ok(Some(Ok(Message::Close(frame)))) => return Ok(frame.map(|f| u16::from(f.code))),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) => return Ok(None),
+            }
+        }
+    }
+
+    pub async fn push(&mut self, store_id: &str, batch: Vec<Value>, backend_id: Option<&str>) -> Result<(String, Value)> {
+        let id = self.id();
+        self.send(&push_request(&id, store_id, batch, backend_id)).await?;
+        Ok((id.clone(), self.recv_for(&id).await?))
+    }
+
+    /// Skip frames of other requests (e.g. broadcasts) until one for `id` arrives.
+    pub async fn recv_for(&mut self, id: &str) -> Result<Value> {
+        loop {
+            let f = self.recv().await?;
+            if f["requestId"] == id {
+                return Ok(f);
+            }
+        }
+    }
+
+    /// Run a non-live pull to its Exit, acking every chunk; returns the chunks' PullResponses.
+    pub async fn pull_all(&mut self, store_id: &str, cursor: Option<(&str, i64)>) -> Result<Vec<Value>> {
+        let id = self.id();
+        self.send(&pull_request(&id, store_id, cursor, false)).await?;
+        let mut responses = Vec::new();
+        loop {
+            let f = self.recv_for(&id).await?;
+            match f["_tag"].as_str() {
+                Some("Chunk") => {
+                    responses.push(f["values"][0].clone());
+                    self.send(&ack(&id)).await?;
+                }
+                Some("Exit") if f["exit"]["_tag"] == "Success" => return Ok(responses),
+                _ => bail!("pull failed: {f}"),
+            }
+        }
+    }
+
+    /// All seqNums a full pull returns, with the backend id.
+    pub async fn pull_seq_nums(&mut self, store_id: &str) -> Result<(Vec<i64>, String)> {
+        let responses = self.pull_all(store_id, None).await?;
+        let backend = responses.first().map(|r| r["backendId"].as_str().unwrap_or_default().to_string()).unwrap_or_default();
+        Ok((responses.iter().flat_map(|r| seq_nums(r)).collect(), backend))
+    }
+
+    pub async fn close(mut self) -> Result<()> {
+        self.ws.close(None).await.ok();
+        Ok(())
+    }
+}
+
+pub fn event(seq: i64, parent: i64) -> Value {
+    json!({
+        "name": "todoCreated-v1",
+        "args": { "id": format!("todo-{seq}"), "text": format!("event {seq}") },
+        "seqNum": seq,
+        "parentSeqNum": parent,
+        "clientId": "client-raw",
+        "sessionId": "client-raw-s1"
+    })
+}
+
+/// Events `from..=to` forming a chain after `from - 1`.
+pub fn chain(from: i64, to: i64) -> Vec<Value> {
+    (from..=to).map(|s| event(s, s - 1)).collect()
+}
+
+fn option(v: Option<Value>) -> Value {
+    match v {
+        None => json!({ "_tag": "None" }),
+        Some(value) => json!({ "_tag": "Some", "value": value }),
+    }
+}
+
+pub fn push_request(id: &str, store_id: &str, batch: Vec<Value>, backend_id: Option<&str>) -> Value {
+    json!({
+        "_tag": "Request", "id": id, "tag": "SyncWsRpc.Push",
+        "payload": { "storeId": store_id, "payload": { "authToken": TOKEN }, "batch": batch, "backendId": option(backend_id.map(|b| json!(b))) },
+        "traceId": "976d0000000000000000000000000000", "spanId": "9f4f000000000000", "sampled": true, "headers": []
+    })
+}
+
+pub fn pull_request(id: &str, store_id: &str, cursor: Option<(&str, i64)>, live: bool) -> Value {
+    let cursor = option(cursor.map(|(b, n)| json!({ "backendId": b, "eventSequenceNumber": n })));
+    json!({ "_tag": "Request", "id": id, "tag": "SyncWsRpc.Pull", "payload": { "storeId": store_id, "live": live, "cursor": cursor }, "headers": [] })
+}
+
+pub fn ack(id: &str) -> Value {
+    json!({ "_tag": "Ack", "requestId": id })
+}
+
+pub fn interrupt(id: &str) -> Value {
+    json!({ "_tag": "Interrupt", "requestId": id })
+}
+
+/// The seqNums of one PullResponse.
+pub fn seq_nums(response: &Value) -> Vec<i64> {
+    response["batch"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|i| i["eventEncoded"]["seqNum"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+/// `Exit` `Failure` `Fail` error object of a frame, if it is one.
+pub fn failure_error(frame: &Value) -> Option<&Value> {
+    (frame["_tag"] == "Exit" && frame["exit"]["_tag"] == "Failure" && frame["exit"]["cause"]["_tag"] == "Fail")
+        .then(|| &frame["exit"]["cause"]["error"])
+}
+
+pub fn is_push_ack(frame: &Value) -> bool {
+    frame["_tag"] == "Exit" && frame["exit"] == json!({ "_tag": "Success", "value": {} })
+}
+
+/// A store id no other test uses.
+pub fn unique_store(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}", N.fetch_add(1, Ordering::Relaxed), nanos % 1_000_000_000)
+}
+
+/// A plain HTTP/1.1 request over TCP; returns (status, headers+body text).
+pub async fn http_request(addr: SocketAddr, request: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await?;
+    tcp.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(FRAME_TIMEOUT, tcp.read_to_end(&mut buf)).await.context("http response timed out")??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("no HTTP status in {text:?}"))?;
+    Ok((status, text))
+}
