@@ -69,13 +69,11 @@ impl Guest for Component {
             if store.is_none() {
                 *store = Some(StoreSync::open(&mut WitHost, &info.store_id)?);
             }
-            let Some(sync) = store.as_mut() else { return Err("store failed to open".to_string()) };
+            let Some(sync) = store.as_mut() else {
+                return Err("store failed to open".to_string());
+            };
             if sync.store_id() != info.store_id {
-                return Err(format!(
-                    "this instance serves store '{}', not '{}'",
-                    sync.store_id(),
-                    info.store_id
-                ));
+                return Err(format!("this instance serves store '{}', not '{}'", sync.store_id(), info.store_id));
             }
             sync.connection_opened(info.conn);
             Ok(())

@@ -14,7 +14,9 @@ pub enum Rejection {
 
 /// Check that `batch` continues the log at `head` and forms one chain.
 pub fn check_batch(head: i64, batch: &[WireEvent<'_>]) -> Result<(), Rejection> {
-    let Some(first) = batch.first() else { return Ok(()) };
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
     if first.parent_seq_num != head {
         return Err(Rejection::ServerAhead { head, provided: first.parent_seq_num });
     }
@@ -85,7 +87,10 @@ mod tests {
 
     #[test]
     fn broken_chains_are_rejected_with_the_index() {
-        assert!(matches!(check_batch(0, &[ev(1, 0), ev(2, 1), ev(3, 99)]), Err(Rejection::BrokenChain { index: 2, .. })));
+        assert!(matches!(
+            check_batch(0, &[ev(1, 0), ev(2, 1), ev(3, 99)]),
+            Err(Rejection::BrokenChain { index: 2, .. })
+        ));
         assert!(matches!(check_batch(0, &[ev(1, 0), ev(1, 1)]), Err(Rejection::BrokenChain { index: 1, .. })));
         assert!(matches!(check_batch(5, &[ev(5, 5)]), Err(Rejection::BrokenChain { index: 0, .. })));
         let mut batch: Vec<_> = (1..=20).map(|i| ev(i, i - 1)).collect();

@@ -6,10 +6,8 @@ pub fn new_backend_id() -> String {
     let mut bytes = [0u8; 21];
     if getrandom::fill(&mut bytes).is_err() {
         // No entropy source is a broken host; fall back to the clock so ids still differ.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = (nanos >> ((i * 6) % 120)) as u8;
         }

@@ -98,7 +98,9 @@ impl StoreSync {
         if let Err(rejection) = events::check_batch(self.state.head, &req.batch) {
             let error = match rejection {
                 Rejection::ServerAhead { head, provided } => encode::server_ahead_error(head, provided),
-                Rejection::BrokenChain { message, .. } => encode::unknown_error("InvalidBatchError", &message, "validate"),
+                Rejection::BrokenChain { message, .. } => {
+                    encode::unknown_error("InvalidBatchError", &message, "validate")
+                }
             };
             return host.send(conn, &encode::exit_fail(id, &error));
         }
@@ -151,7 +153,9 @@ impl StoreSync {
             }
             Some(c) => c.event_sequence_number,
         };
-        let Some(state) = self.conns.get(&conn) else { return };
+        let Some(state) = self.conns.get(&conn) else {
+            return;
+        };
         if state.pulls.iter().any(|p| p.request_id == id) {
             return host.send(conn, &encode::exit_die(id, &format!("request id {id} is already running a pull")));
         }
@@ -210,8 +214,12 @@ impl StoreSync {
     }
 
     fn ack(&mut self, host: &mut dyn Host, conn: u64, request_id: &str) {
-        let Some(state) = self.conns.get_mut(&conn) else { return };
-        let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) else { return };
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) else {
+            return;
+        };
         let mut stream = state.pulls.swap_remove(pos);
         if !stream.awaiting_ack {
             state.pulls.push(stream);
@@ -234,7 +242,9 @@ impl StoreSync {
     }
 
     fn interrupt(&mut self, host: &mut dyn Host, conn: u64, request_id: &str) {
-        let Some(state) = self.conns.get_mut(&conn) else { return };
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) {
             state.pulls.swap_remove(pos);
             host.send(conn, &encode::exit_interrupted(request_id));

@@ -123,7 +123,8 @@ mod tests {
 
     #[test]
     fn decodes_every_message_kind() {
-        match decode_client_msg(r#"{"_tag":"Request","id":"0","tag":"SyncWsRpc.Push","payload":{"a":1},"headers":[]}"#) {
+        match decode_client_msg(r#"{"_tag":"Request","id":"0","tag":"SyncWsRpc.Push","payload":{"a":1},"headers":[]}"#)
+        {
             Ok(ClientMsg::Request { id, tag, payload }) => {
                 assert_eq!(id, "0");
                 assert_eq!(tag, "SyncWsRpc.Push");
@@ -131,8 +132,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(decode_client_msg(r#"{"_tag":"Ack","requestId":"1"}"#), Ok(ClientMsg::Ack { request_id }) if request_id == "1"));
-        assert!(matches!(decode_client_msg(r#"{"_tag":"Interrupt","requestId":"8"}"#), Ok(ClientMsg::Interrupt { .. })));
+        assert!(
+            matches!(decode_client_msg(r#"{"_tag":"Ack","requestId":"1"}"#), Ok(ClientMsg::Ack { request_id }) if request_id == "1")
+        );
+        assert!(matches!(
+            decode_client_msg(r#"{"_tag":"Interrupt","requestId":"8"}"#),
+            Ok(ClientMsg::Interrupt { .. })
+        ));
         assert!(matches!(decode_client_msg(r#"{"_tag":"Ping"}"#), Ok(ClientMsg::Ping)));
         assert!(matches!(decode_client_msg(r#"{"_tag":"Eof"}"#), Ok(ClientMsg::Eof)));
     }

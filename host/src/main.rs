@@ -54,8 +54,7 @@ fn main() -> Result<()> {
     // Peek at --dev-vars before clap reads the environment it may fill.
     let cli_probe = Cli::try_parse().ok().map(|c| c.dev_vars);
     let dev_vars = cli_probe.unwrap_or_else(|| PathBuf::from(".dev.vars"));
-    livestore_sync::dev_vars::load(&dev_vars)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dev_vars.display()))?;
+    livestore_sync::dev_vars::load(&dev_vars).map_err(|e| anyhow::anyhow!("reading {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
@@ -68,7 +67,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     } else {
         args.log_level.clone()
     };
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"))).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
     let config = ServerConfig {
         host: args.host,
         port: args.port,

@@ -139,9 +139,7 @@ impl SyncRuntime {
         let (component, source) = load_component(&engine, cache_dir)?;
         tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, source, "sync component ready");
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
         SyncComponent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the sync imports")?;
@@ -149,7 +147,8 @@ impl SyncRuntime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("pre-instantiating the sync component")?;
-        let pre = SyncComponentPre::new(pre).map_err(anyhow::Error::from).context("checking the component's exports")?;
+        let pre =
+            SyncComponentPre::new(pre).map_err(anyhow::Error::from).context("checking the component's exports")?;
         Ok(SyncRuntime { engine, pre })
     }
 
@@ -177,10 +176,7 @@ impl StoreInstance {
         headers: Vec<(String, String)>,
     ) -> Result<Result<(), String>> {
         let info = livestore::sync::types::ConnectionInfo { conn, store_id: store_id.to_string(), payload, headers };
-        self.bindings
-            .livestore_sync_handler()
-            .call_opened(&mut self.store, &info)
-            .map_err(anyhow::Error::from)
+        self.bindings.livestore_sync_handler().call_opened(&mut self.store, &info).map_err(anyhow::Error::from)
     }
 
     pub fn frame(&mut self, conn: u64, text: &str) -> Result<()> {
@@ -200,12 +196,13 @@ fn load_component(engine: &Engine, cache_dir: Option<&Path>) -> Result<(Componen
         // and engine configuration (both are part of its name), in a directory we own.
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(c) => return Ok((c, "cache")),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable component cache"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable component cache")
+            }
         }
     }
-    let component = Component::new(engine, GUEST_WASM)
-        .map_err(anyhow::Error::from)
-        .context("compiling the sync component")?;
+    let component =
+        Component::new(engine, GUEST_WASM).map_err(anyhow::Error::from).context("compiling the sync component")?;
     if let Some(path) = cached {
         if let Err(e) = write_cache(&component, &path) {
             tracing::warn!(path = %path.display(), error = %e, "could not write the component cache");

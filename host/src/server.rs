@@ -128,7 +128,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     Ok(RunningServer { local_addr, shutdown: shutdown_tx, task })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<AppState>, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shards: Arc<Shards>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -158,9 +163,7 @@ async fn serve_connection(tcp: tokio::net::TcpStream, state: Arc<AppState>) {
     let mut shutdown = state.shutdown.clone();
     let state2 = state.clone();
     let service = service_fn(move |req| handle(req, state2.clone()));
-    let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(tcp), service)
-        .with_upgrades();
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "http connection ended with an error"); } }
@@ -178,7 +181,10 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     res
 }
 
-async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<AppState>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let params = SyncParams::parse(req.uri().query());
     let Some(transport) = params.transport else {
         return Ok(if req.method() == Method::GET && req.uri().path() == "/" {
@@ -195,7 +201,9 @@ async fn handle(req: Request<Incoming>, state: Arc<AppState>) -> Result<Response
     }
     match transport {
         Transport::Ws => Ok(upgrade(req, store_id, params, state).await),
-        Transport::Http => Ok(text(StatusCode::NOT_IMPLEMENTED, "transport=http is not supported yet; use transport=ws\n")),
+        Transport::Http => {
+            Ok(text(StatusCode::NOT_IMPLEMENTED, "transport=http is not supported yet; use transport=ws\n"))
+        }
     }
 }
 
@@ -210,7 +218,12 @@ fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
     has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
 }
 
-async fn upgrade(mut req: Request<Incoming>, store_id: String, params: SyncParams, state: Arc<AppState>) -> Response<Full<Bytes>> {
+async fn upgrade(
+    mut req: Request<Incoming>,
+    store_id: String,
+    params: SyncParams,
+    state: Arc<AppState>,
+) -> Response<Full<Bytes>> {
     if !is_websocket_upgrade(&req) {
         return text(StatusCode::UPGRADE_REQUIRED, "Expected Upgrade: websocket (transport=ws)\n");
     }
@@ -220,7 +233,10 @@ async fn upgrade(mut req: Request<Incoming>, store_id: String, params: SyncParam
     if let Some(expected) = &state.config.auth_token {
         if !token_matches(params.auth_token(), expected) {
             tracing::info!(store_id, "refused a connection: invalid auth token");
-            return text(StatusCode::BAD_REQUEST, "Invalid auth token: the payload's authToken does not match the server's token\n");
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Invalid auth token: the payload's authToken does not match the server's token\n",
+            );
         }
     }
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {

@@ -100,7 +100,9 @@ impl ShardLoop {
                     let _ = reply.send(result);
                 }
                 ShardMsg::Frame { conn, store_id, text } => {
-                    let Some(store) = self.stores.get_mut(&store_id) else { continue };
+                    let Some(store) = self.stores.get_mut(&store_id) else {
+                        continue;
+                    };
                     if !store.conns.contains(&conn) {
                         continue;
                     }
@@ -128,7 +130,9 @@ impl ShardLoop {
         }
         let lock = |io: &ShardIo| io.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, out);
         lock(&self.io);
-        let Some(store) = self.stores.get_mut(store_id) else { return Err("store vanished".into()) };
+        let Some(store) = self.stores.get_mut(store_id) else {
+            return Err("store vanished".into());
+        };
         let outcome = store.instance.opened(conn, store_id, payload, headers);
         match outcome {
             Ok(Ok(())) => {
@@ -151,7 +155,9 @@ impl ShardLoop {
 
     fn close(&mut self, conn: u64, store_id: &Arc<str>) {
         self.forget_conn(conn);
-        let Some(store) = self.stores.get_mut(store_id) else { return };
+        let Some(store) = self.stores.get_mut(store_id) else {
+            return;
+        };
         if !store.conns.remove(&conn) {
             return;
         }
@@ -178,7 +184,9 @@ impl ShardLoop {
     /// reconnect and resync from storage) and drop the instance.
     fn fail_store(&mut self, store_id: &Arc<str>, error: anyhow::Error) {
         tracing::error!(store_id = %store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
-        let Some(store) = self.stores.remove(store_id) else { return };
+        let Some(store) = self.stores.remove(store_id) else {
+            return;
+        };
         let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
         for conn in store.conns {
             if let Some(tx) = conns.remove(&conn) {

@@ -132,11 +132,10 @@ impl Db {
             "INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?1, 0, ?2)",
             params![store_id, fresh_backend_id],
         )?;
-        let (mut head, backend_id): (i64, String) = tx.query_row(
-            "SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1",
-            [store_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (mut head, backend_id): (i64, String) =
+            tx.query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         // A log written by the reference can hold rows past its head (its non-atomic
         // inserts); those rows are visible to pulls, so the head must cover them.
         let max: Option<i64> = tx.query_row(&format!("SELECT MAX(seqNum) FROM {table}"), [], |r| r.get(0))?;
@@ -152,7 +151,9 @@ impl Db {
     /// Append `rows` and move the head to the last row's seqNum in one transaction,
     /// only if the stored head is still `expected_head`.
     pub fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<()> {
-        let Some(last) = rows.last() else { return Ok(()) };
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
         let table = self.table_for(store_id)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head: i64 = tx
@@ -168,7 +169,15 @@ impl Db {
             ))?;
             for r in rows {
                 insert
-                    .execute(params![r.seq_num, r.parent_seq_num, r.name, r.args, r.created_at, r.client_id, r.session_id])
+                    .execute(params![
+                        r.seq_num,
+                        r.parent_seq_num,
+                        r.name,
+                        r.args,
+                        r.created_at,
+                        r.client_id,
+                        r.session_id
+                    ])
                     .with_context(|| format!("inserting event {}", r.seq_num))?;
             }
         }

@@ -124,7 +124,9 @@ impl WsClient {
                 Ok(Some(m)) => m.context("reading a frame")?,
             };
             match msg {
-                Message::Text(t) => return Ok(Some(serde_json::from_str(t.as_str()).context("server frame is not JSON")?)),
+                Message::Text(t) => {
+                    return Ok(Some(serde_json::from_str(t.as_str()).context("server frame is not JSON")?))
+                }
                 Message::Close(frame) => bail!("connection closed by server: {frame:?}"),
                 _ => continue,
             }
@@ -144,7 +146,12 @@ impl WsClient {
         }
     }
 
-    pub async fn push(&mut self, store_id: &str, batch: Vec<Value>, backend_id: Option<&str>) -> Result<(String, Value)> {
+    pub async fn push(
+        &mut self,
+        store_id: &str,
+        batch: Vec<Value>,
+        backend_id: Option<&str>,
+    ) -> Result<(String, Value)> {
         let id = self.id();
         self.send(&push_request(&id, store_id, batch, backend_id)).await?;
         Ok((id.clone(), self.recv_for(&id).await?))
@@ -181,8 +188,9 @@ impl WsClient {
     /// All seqNums a full pull returns, with the backend id.
     pub async fn pull_seq_nums(&mut self, store_id: &str) -> Result<(Vec<i64>, String)> {
         let responses = self.pull_all(store_id, None).await?;
-        let backend = responses.first().map(|r| r["backendId"].as_str().unwrap_or_default().to_string()).unwrap_or_default();
-        Ok((responses.iter().flat_map(|r| seq_nums(r)).collect(), backend))
+        let backend =
+            responses.first().map(|r| r["backendId"].as_str().unwrap_or_default().to_string()).unwrap_or_default();
+        Ok((responses.iter().flat_map(seq_nums).collect(), backend))
     }
 
     pub async fn close(mut self) -> Result<()> {

@@ -344,10 +344,7 @@ async fn a_frame_naming_another_store_is_rejected() -> Result<()> {
 async fn a_bad_or_missing_token_is_refused_with_400_and_no_socket() -> Result<()> {
     let server = TestServer::start().await?;
     let store = unique_store("auth");
-    for url in [
-        server.sync_url(&store, "nope"),
-        format!("{}/?storeId={store}&transport=ws", server.ws_base()),
-    ] {
+    for url in [server.sync_url(&store, "nope"), format!("{}/?storeId={store}&transport=ws", server.ws_base())] {
         match tokio_tungstenite::connect_async(&url).await {
             Ok(_) => panic!("{url} must be refused"),
             Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
@@ -381,10 +378,13 @@ async fn http_edges_info_426_and_invalid_store_ids() -> Result<()> {
     assert_eq!(status, 426, "{body}");
     let bad = server.sync_url("bad%20id", TOKEN);
     match tokio_tungstenite::connect_async(&bad).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status().as_u16(), 400),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 400)
+        }
         other => panic!("invalid store id must be refused: {:?}", other.map(|_| ())),
     }
-    let (status, _) = http_request(server.addr, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    let (status, _) =
+        http_request(server.addr, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     assert_eq!(status, 400);
     Ok(())
 }
