@@ -1,13 +1,13 @@
 //! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
 
-use crate::host::{EventRow, Host, StoreState};
-use crate::store::StoreSync;
+use crate::host::{EventRow, Host, StoreState, Telemetry};
+use crate::store::{Protocol, StoreSync};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({ world: "sync-component", path: "../wit" });
 
 use exports::livestore::sync::handler::Guest;
-use livestore::sync::{connections, storage, types};
+use livestore::sync::{connections, host, storage, types};
 
 struct WitHost;
 
@@ -20,6 +20,7 @@ fn from_wit(row: types::EventRow) -> EventRow {
         created_at: row.created_at,
         client_id: row.client_id,
         session_id: row.session_id,
+        event_id: row.event_id,
     }
 }
 
@@ -32,6 +33,7 @@ fn to_wit(row: &EventRow) -> types::EventRow {
         created_at: row.created_at.clone(),
         client_id: row.client_id.clone(),
         session_id: row.session_id.clone(),
+        event_id: row.event_id.clone(),
     }
 }
 
@@ -42,6 +44,12 @@ impl Host for WitHost {
     fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String> {
         let rows: Vec<types::EventRow> = events.iter().map(to_wit).collect();
         storage::append_batch(store_id, expected_head, &rows)
+    }
+    fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>, String> {
+        storage::find_event_ids(store_id, ids)
+    }
+    fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64, String> {
+        storage::seq_at_time(store_id, timestamp)
     }
     fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64, String> {
         storage::count_after(store_id, cursor)
@@ -55,28 +63,47 @@ impl Host for WitHost {
     fn close(&mut self, conn: u64, code: u16, reason: &str) {
         connections::close(conn, code, reason)
     }
+    fn check_token(&mut self, token: &str) -> bool {
+        host::check_token(token)
+    }
+    fn record(&mut self, event: Telemetry) {
+        let event = match event {
+            Telemetry::PushAccepted { events, micros } => types::TelemetryEvent::PushAccepted((events, micros)),
+            Telemetry::PushRejected(reason) => types::TelemetryEvent::PushRejected(reason.to_string()),
+            Telemetry::ChunkSent => types::TelemetryEvent::ChunkSent,
+        };
+        host::report(&event)
+    }
 }
 
 thread_local! {
     static STORE: RefCell<Option<StoreSync>> = const { RefCell::new(None) };
 }
 
+/// Run `f` on this instance's store, opening it on first use.
+fn with_store<R>(store_id: &str, f: impl FnOnce(&mut StoreSync) -> R) -> Result<R, String> {
+    STORE.with_borrow_mut(|store| {
+        if store.is_none() {
+            *store = Some(StoreSync::open(&mut WitHost, store_id)?);
+        }
+        let Some(sync) = store.as_mut() else { return Err("store failed to open".to_string()) };
+        if sync.store_id() != store_id {
+            return Err(format!("this instance serves store '{}', not '{store_id}'", sync.store_id()));
+        }
+        Ok(f(sync))
+    })
+}
+
 struct Component;
 
 impl Guest for Component {
     fn opened(info: types::ConnectionInfo) -> Result<(), String> {
-        STORE.with_borrow_mut(|store| {
-            if store.is_none() {
-                *store = Some(StoreSync::open(&mut WitHost, &info.store_id)?);
-            }
-            let Some(sync) = store.as_mut() else {
-                return Err("store failed to open".to_string());
-            };
-            if sync.store_id() != info.store_id {
-                return Err(format!("this instance serves store '{}', not '{}'", sync.store_id(), info.store_id));
-            }
-            sync.connection_opened(info.conn);
-            Ok(())
+        let protocol = match info.protocol {
+            types::Protocol::Livestore => Protocol::LiveStore,
+            types::Protocol::Simple => Protocol::Simple,
+        };
+        with_store(&info.store_id, |sync| {
+            sync.connection_opened(info.conn, protocol, info.authenticated, info.client_id)
         })
     }
 
@@ -94,6 +121,15 @@ impl Guest for Component {
                 sync.connection_closed(conn);
             }
         })
+    }
+
+    fn http_request(store_id: String, _payload: Option<String>, body: String) -> String {
+        match with_store(&store_id, |sync| sync.http_request(&mut WitHost, &body)) {
+            Ok(response) => response,
+            Err(message) => {
+                format!("[{}]", crate::encode::defect(&format!("store {store_id} could not be opened: {message}")))
+            }
+        }
     }
 }
 

@@ -21,6 +21,11 @@ pub fn exit_push_ack(request_id: &str) -> String {
     format!(r#"{{"_tag":"Exit","requestId":{},"exit":{{"_tag":"Success","value":{{}}}}}}"#, json_str(request_id))
 }
 
+/// `Exit Success` with a value (e.g. the HTTP Ping's `SyncMessage.Pong`).
+pub fn exit_success_value(request_id: &str, value: &str) -> String {
+    format!(r#"{{"_tag":"Exit","requestId":{},"exit":{{"_tag":"Success","value":{value}}}}}"#, json_str(request_id))
+}
+
 /// End of a finite stream: `Exit Success` without a value.
 pub fn exit_stream_done(request_id: &str) -> String {
     format!(r#"{{"_tag":"Exit","requestId":{},"exit":{{"_tag":"Success"}}}}"#, json_str(request_id))
@@ -133,6 +138,7 @@ mod tests {
             created_at: "2026-11-26T18:53:10.284Z".into(),
             client_id: "client-A".into(),
             session_id: "client-A-session".into(),
+            event_id: None,
         };
         let mut items = String::new();
         push_item(&mut items, &row);

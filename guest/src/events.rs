@@ -54,6 +54,7 @@ pub fn to_rows(batch: &[WireEvent<'_>], created_at: &str) -> Vec<EventRow> {
             created_at: created_at.to_string(),
             client_id: ev.client_id.clone(),
             session_id: ev.session_id.clone(),
+            event_id: None,
         })
         .collect()
 }

@@ -1,4 +1,4 @@
-//! What the sync logic needs from its host: storage and outgoing frames.
+//! What the sync logic needs from its host: storage, outgoing frames, token checks, metrics.
 //! The component glue implements it with WIT imports; unit tests implement it in memory.
 
 /// One event-log row; mirrors `livestore:sync/types.event-row`.
@@ -12,6 +12,8 @@ pub struct EventRow {
     pub created_at: String,
     pub client_id: String,
     pub session_id: String,
+    /// The client's id for the event (simple protocol).
+    pub event_id: Option<String>,
 }
 
 /// A store's persistent context.
@@ -21,11 +23,23 @@ pub struct StoreState {
     pub backend_id: String,
 }
 
+/// Metrics the component reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Telemetry {
+    PushAccepted { events: u32, micros: u64 },
+    PushRejected(&'static str),
+    ChunkSent,
+}
+
 pub trait Host {
     fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<StoreState, String>;
     fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String>;
+    fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>, String>;
+    fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64, String>;
     fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64, String>;
     fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String>;
     fn send(&mut self, conn: u64, frame: &str);
     fn close(&mut self, conn: u64, code: u16, reason: &str);
+    fn check_token(&mut self, token: &str) -> bool;
+    fn record(&mut self, event: Telemetry);
 }

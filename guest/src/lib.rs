@@ -9,11 +9,12 @@ pub mod events;
 pub mod host;
 pub mod ids;
 pub mod pull;
+pub mod simple;
 pub mod store;
 pub mod wire;
 
-pub use host::{EventRow, Host, StoreState};
-pub use store::StoreSync;
+pub use host::{EventRow, Host, StoreState, Telemetry};
+pub use store::{Protocol, StoreSync};
 
 #[cfg(target_arch = "wasm32")]
 mod component;

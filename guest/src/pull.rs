@@ -65,6 +65,7 @@ mod tests {
             created_at: "t".into(),
             client_id: "c".into(),
             session_id: "s".into(),
+            event_id: None,
         }
     }
 

@@ -1,23 +1,41 @@
 //! One store's sync state machine: the component instance for a store holds one of these.
 //! Every call comes from the store's serial owner, so head checks cannot race.
+//! The LiveStore protocol (WebSocket and HTTP) lives here; the simple protocol in `simple.rs`.
 
 use crate::encode;
 use crate::events::{self, Rejection};
-use crate::host::{Host, StoreState};
+use crate::host::{EventRow, Host, StoreState, Telemetry};
 use crate::pull::{split_into_chunks, PullStream, MAX_EVENTS_PER_CHUNK};
 use crate::wire::{self, ClientMsg, PullPayload, PushPayload};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
-#[derive(Default)]
-struct Conn {
-    pulls: Vec<PullStream>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    LiveStore,
+    Simple,
+}
+
+pub(crate) struct Conn {
+    pub(crate) protocol: Protocol,
+    pub(crate) authenticated: bool,
+    pub(crate) client_id: String,
+    pub(crate) pulls: Vec<PullStream>,
 }
 
 pub struct StoreSync {
-    store_id: String,
-    state: StoreState,
-    conns: HashMap<u64, Conn>,
+    pub(crate) store_id: String,
+    pub(crate) state: StoreState,
+    pub(crate) conns: HashMap<u64, Conn>,
+}
+
+/// How a LiveStore push request ends.
+enum PushOutcome {
+    Ack,
+    /// A typed failure; the encoded error object.
+    Fail(String),
+    /// A schema violation.
+    Die(String),
 }
 
 impl StoreSync {
@@ -39,8 +57,9 @@ impl StoreSync {
         &self.state.backend_id
     }
 
-    pub fn connection_opened(&mut self, conn: u64) {
-        self.conns.entry(conn).or_default();
+    pub fn connection_opened(&mut self, conn: u64, protocol: Protocol, authenticated: bool, client_id: Option<String>) {
+        let client_id = client_id.unwrap_or_else(|| format!("simple-{conn}"));
+        self.conns.insert(conn, Conn { protocol, authenticated, client_id, pulls: Vec::new() });
     }
 
     pub fn connection_closed(&mut self, conn: u64) {
@@ -49,9 +68,14 @@ impl StoreSync {
 
     /// Handle one text frame from `conn`.
     pub fn frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
-        if !self.conns.contains_key(&conn) {
-            return;
+        match self.conns.get(&conn).map(|c| c.protocol) {
+            Some(Protocol::LiveStore) => self.livestore_frame(host, conn, text),
+            Some(Protocol::Simple) => self.simple_frame(host, conn, text),
+            None => {}
         }
+    }
+
+    fn livestore_frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
         match wire::decode_client_msg(text) {
             Err(defect) => host.send(conn, &encode::defect(&defect)),
             Ok(ClientMsg::Ping) => host.send(conn, &encode::pong()),
@@ -59,14 +83,41 @@ impl StoreSync {
             Ok(ClientMsg::Ack { request_id }) => self.ack(host, conn, &request_id),
             Ok(ClientMsg::Interrupt { request_id }) => self.interrupt(host, conn, &request_id),
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
-                "SyncWsRpc.Push" => self.push(host, conn, &id, payload),
+                "SyncWsRpc.Push" => {
+                    let frame = match self.livestore_push(host, payload, "SyncWsRpc.Push") {
+                        PushOutcome::Ack => encode::exit_push_ack(&id),
+                        PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
+                        PushOutcome::Die(message) => encode::exit_die(&id, &message),
+                    };
+                    host.send(conn, &frame);
+                }
                 "SyncWsRpc.Pull" => self.pull(host, conn, &id, payload),
                 other => host.send(conn, &encode::defect(&format!("Unknown request tag: {other}"))),
             },
         }
     }
 
-    fn check_store_id(&self, named: &str) -> Result<(), String> {
+    /// One HTTP-transport request: the JSON array of every response message.
+    pub fn http_request(&mut self, host: &mut dyn Host, body: &str) -> String {
+        let frames = match wire::decode_client_msg(body) {
+            Err(_) if body.trim_start().starts_with('[') => vec![encode::defect("Unknown request tag: undefined")],
+            Err(defect) => vec![encode::defect(&defect)],
+            Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
+                "SyncHttpRpc.Ping" => vec![encode::exit_success_value(&id, r#"{"_tag":"SyncMessage.Pong"}"#)],
+                "SyncHttpRpc.Push" => vec![match self.livestore_push(host, payload, "SyncHttpRpc.Push") {
+                    PushOutcome::Ack => encode::exit_push_ack(&id),
+                    PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
+                    PushOutcome::Die(message) => encode::exit_die(&id, &message),
+                }],
+                "SyncHttpRpc.Pull" => self.http_pull(host, &id, payload),
+                other => vec![encode::defect(&format!("Unknown request tag: {other}"))],
+            },
+            Ok(_) => vec![encode::defect("the HTTP transport takes one Request per body")],
+        };
+        format!("[{}]", frames.join(","))
+    }
+
+    pub(crate) fn check_store_id(&self, named: &str) -> Result<(), String> {
         if named == self.store_id {
             Ok(())
         } else {
@@ -78,48 +129,81 @@ impl StoreSync {
         }
     }
 
-    fn push(&mut self, host: &mut dyn Host, conn: u64, id: &str, payload: Option<&RawValue>) {
-        let req: PushPayload<'_> = match wire::parse_payload(payload, "SyncWsRpc.Push") {
+    fn livestore_push(&mut self, host: &mut dyn Host, payload: Option<&RawValue>, what: &str) -> PushOutcome {
+        let started = std::time::Instant::now();
+        let req: PushPayload<'_> = match wire::parse_payload(payload, what) {
             Ok(req) => req,
-            Err(msg) => return host.send(conn, &encode::exit_die(id, &msg)),
+            Err(msg) => {
+                host.record(Telemetry::PushRejected("invalid-payload"));
+                return PushOutcome::Die(msg);
+            }
         };
         if let Err(error) = self.check_store_id(&req.store_id) {
-            return host.send(conn, &encode::exit_fail(id, &error));
+            host.record(Telemetry::PushRejected("store-mismatch"));
+            return PushOutcome::Fail(error);
         }
         if req.batch.is_empty() {
-            return host.send(conn, &encode::exit_push_ack(id));
+            return PushOutcome::Ack;
         }
         if let Some(received) = req.backend_id.into_option() {
             if received != self.state.backend_id {
-                let error = encode::backend_id_mismatch_error(&self.state.backend_id, &received);
-                return host.send(conn, &encode::exit_fail(id, &error));
+                host.record(Telemetry::PushRejected("backend-id-mismatch"));
+                return PushOutcome::Fail(encode::backend_id_mismatch_error(&self.state.backend_id, &received));
             }
         }
         if let Err(rejection) = events::check_batch(self.state.head, &req.batch) {
-            let error = match rejection {
-                Rejection::ServerAhead { head, provided } => encode::server_ahead_error(head, provided),
+            return PushOutcome::Fail(match rejection {
+                Rejection::ServerAhead { head, provided } => {
+                    host.record(Telemetry::PushRejected("server-ahead"));
+                    encode::server_ahead_error(head, provided)
+                }
                 Rejection::BrokenChain { message, .. } => {
+                    host.record(Telemetry::PushRejected("invalid-batch"));
                     encode::unknown_error("InvalidBatchError", &message, "validate")
                 }
-            };
-            return host.send(conn, &encode::exit_fail(id, &error));
+            });
         }
         let rows = events::to_rows(&req.batch, &crate::clock::now_iso());
-        if let Err(message) = host.append_batch(&self.store_id, self.state.head, &rows) {
-            let error = encode::unknown_error("StorageError", &message, "insert");
-            return host.send(conn, &encode::exit_fail(id, &error));
+        match self.admit(host, &rows, None, started) {
+            Ok(()) => PushOutcome::Ack,
+            Err(message) => PushOutcome::Fail(encode::unknown_error("StorageError", &message, "insert")),
         }
-        self.state.head = rows.last().map(|r| r.seq_num).unwrap_or(self.state.head);
-        // Publish after commit, ack after publish.
-        self.publish(host, &rows);
-        host.send(conn, &encode::exit_push_ack(id));
     }
 
-    /// Deliver a committed batch: live, caught-up streams get it now; streams still catching
-    /// up will read it from storage in order.
-    fn publish(&mut self, host: &mut dyn Host, rows: &[crate::host::EventRow]) {
+    /// Commit validated rows that continue the head, then publish them. Publish after
+    /// commit; the caller acks after this returns (ack after publish).
+    pub(crate) fn admit(
+        &mut self,
+        host: &mut dyn Host,
+        rows: &[EventRow],
+        origin: Option<u64>,
+        started: std::time::Instant,
+    ) -> Result<(), String> {
+        if let Err(message) = host.append_batch(&self.store_id, self.state.head, rows) {
+            host.record(Telemetry::PushRejected("storage-error"));
+            return Err(message);
+        }
+        self.state.head = rows.last().map(|r| r.seq_num).unwrap_or(self.state.head);
+        self.publish(host, rows, origin);
+        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        host.record(Telemetry::PushAccepted { events: rows.len() as u32, micros });
+        Ok(())
+    }
+
+    /// Deliver a committed batch: live, caught-up LiveStore streams get chunks now (streams
+    /// still catching up read it from storage in order); authenticated simple clients other
+    /// than `origin` get an `events` message.
+    fn publish(&mut self, host: &mut dyn Host, rows: &[EventRow], origin: Option<u64>) {
         let mut chunks: Option<Vec<(String, usize)>> = None;
+        let mut simple_msg: Option<String> = None;
         for (&conn, state) in self.conns.iter_mut() {
+            if state.protocol == Protocol::Simple {
+                if state.authenticated && Some(conn) != origin {
+                    let msg = simple_msg.get_or_insert_with(|| crate::simple::events_message(rows));
+                    host.send(conn, msg);
+                }
+                continue;
+            }
             for stream in state.pulls.iter_mut() {
                 if !stream.caught_up {
                     stream.remaining += rows.len() as u64;
@@ -131,9 +215,22 @@ impl StoreSync {
                 let chunks = chunks.get_or_insert_with(|| split_into_chunks(rows));
                 for (items, _) in chunks.iter() {
                     host.send(conn, &encode::pull_chunk(&stream.request_id, items, 0, &self.state.backend_id));
+                    host.record(Telemetry::ChunkSent);
                 }
                 stream.cursor = self.state.head;
             }
+        }
+    }
+
+    /// The cursor of a pull request, or the encoded typed error.
+    fn pull_cursor(&self, req: &PullPayload) -> Result<i64, String> {
+        self.check_store_id(&req.store_id)?;
+        match &req.cursor {
+            wire::EffectOption::None => Ok(0),
+            wire::EffectOption::Some { value } if value.backend_id != self.state.backend_id => {
+                Err(encode::backend_id_mismatch_error(&self.state.backend_id, &value.backend_id))
+            }
+            wire::EffectOption::Some { value } => Ok(value.event_sequence_number),
         }
     }
 
@@ -142,20 +239,11 @@ impl StoreSync {
             Ok(req) => req,
             Err(msg) => return host.send(conn, &encode::exit_die(id, &msg)),
         };
-        if let Err(error) = self.check_store_id(&req.store_id) {
-            return host.send(conn, &encode::exit_fail(id, &error));
-        }
-        let cursor = match req.cursor.into_option() {
-            None => 0,
-            Some(c) if c.backend_id != self.state.backend_id => {
-                let error = encode::backend_id_mismatch_error(&self.state.backend_id, &c.backend_id);
-                return host.send(conn, &encode::exit_fail(id, &error));
-            }
-            Some(c) => c.event_sequence_number,
+        let cursor = match self.pull_cursor(&req) {
+            Ok(c) => c,
+            Err(error) => return host.send(conn, &encode::exit_fail(id, &error)),
         };
-        let Some(state) = self.conns.get(&conn) else {
-            return;
-        };
+        let Some(state) = self.conns.get(&conn) else { return };
         if state.pulls.iter().any(|p| p.request_id == id) {
             return host.send(conn, &encode::exit_die(id, &format!("request id {id} is already running a pull")));
         }
@@ -174,26 +262,60 @@ impl StoreSync {
             awaiting_ack: false,
             caught_up: false,
         };
-        if self.send_next_chunk(host, conn, &mut stream) {
-            if let Some(state) = self.conns.get_mut(&conn) {
-                state.pulls.push(stream);
+        match self.next_chunk(host, &mut stream) {
+            Ok(frame) => {
+                host.send(conn, &frame);
+                if let Some(state) = self.conns.get_mut(&conn) {
+                    state.pulls.push(stream);
+                }
             }
+            Err(frame) => host.send(conn, &frame),
         }
     }
 
-    /// Send the stream's next catch-up chunk. Returns false when the stream failed and ended.
-    fn send_next_chunk(&self, host: &mut dyn Host, conn: u64, stream: &mut PullStream) -> bool {
+    /// A non-streaming pull (HTTP transport): every chunk, then `Exit`, without Acks.
+    fn http_pull(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> Vec<String> {
+        let req: PullPayload = match wire::parse_payload(payload, "SyncHttpRpc.Pull") {
+            Ok(req) => req,
+            Err(msg) => return vec![encode::exit_die(id, &msg)],
+        };
+        let cursor = match self.pull_cursor(&req) {
+            Ok(c) => c,
+            Err(error) => return vec![encode::exit_fail(id, &error)],
+        };
+        let remaining = match host.count_after(&self.store_id, cursor) {
+            Ok(n) => n,
+            Err(message) => {
+                return vec![encode::exit_fail(id, &encode::unknown_error("StorageError", &message, "count"))]
+            }
+        };
+        let mut stream = PullStream {
+            request_id: id.to_string(),
+            live: false,
+            cursor,
+            remaining,
+            awaiting_ack: false,
+            caught_up: false,
+        };
+        let mut frames = Vec::new();
+        while !stream.caught_up {
+            match self.next_chunk(host, &mut stream) {
+                Ok(frame) => frames.push(frame),
+                Err(frame) => return vec![frame],
+            }
+        }
+        frames.push(encode::exit_stream_done(id));
+        frames
+    }
+
+    /// The stream's next catch-up chunk, or the frame that fails the stream.
+    fn next_chunk(&self, host: &mut dyn Host, stream: &mut PullStream) -> Result<String, String> {
         let rows = if stream.remaining == 0 {
             Vec::new()
         } else {
-            match host.read_after(&self.store_id, stream.cursor, MAX_EVENTS_PER_CHUNK as u32) {
-                Ok(rows) => rows,
-                Err(message) => {
-                    let error = encode::unknown_error("StorageError", &message, "select");
-                    host.send(conn, &encode::exit_fail(&stream.request_id, &error));
-                    return false;
-                }
-            }
+            host.read_after(&self.store_id, stream.cursor, MAX_EVENTS_PER_CHUNK as u32).map_err(|message| {
+                encode::exit_fail(&stream.request_id, &encode::unknown_error("StorageError", &message, "select"))
+            })?
         };
         let (items, count) = split_into_chunks(&rows).into_iter().next().unwrap_or_default();
         if let Some(last) = rows.get(count.wrapping_sub(1)) {
@@ -207,27 +329,31 @@ impl StoreSync {
             remaining = (rows.len() - count) as u64;
         }
         stream.remaining = remaining;
-        host.send(conn, &encode::pull_chunk(&stream.request_id, &items, stream.remaining, &self.state.backend_id));
         stream.awaiting_ack = true;
-        stream.caught_up = stream.remaining == 0;
-        true
+        stream.caught_up = remaining == 0;
+        host.record(Telemetry::ChunkSent);
+        Ok(encode::pull_chunk(&stream.request_id, &items, remaining, &self.state.backend_id))
     }
 
     fn ack(&mut self, host: &mut dyn Host, conn: u64, request_id: &str) {
-        let Some(state) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) else {
-            return;
-        };
-        let mut stream = state.pulls.swap_remove(pos);
-        if !stream.awaiting_ack {
-            state.pulls.push(stream);
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) else { return };
+        if !state.pulls[pos].awaiting_ack {
             return;
         }
+        let mut stream = state.pulls.swap_remove(pos);
         stream.awaiting_ack = false;
         let keep = if !stream.caught_up {
-            self.send_next_chunk(host, conn, &mut stream)
+            match self.next_chunk(host, &mut stream) {
+                Ok(frame) => {
+                    host.send(conn, &frame);
+                    true
+                }
+                Err(frame) => {
+                    host.send(conn, &frame);
+                    false
+                }
+            }
         } else if stream.live {
             true
         } else {
@@ -242,9 +368,7 @@ impl StoreSync {
     }
 
     fn interrupt(&mut self, host: &mut dyn Host, conn: u64, request_id: &str) {
-        let Some(state) = self.conns.get_mut(&conn) else {
-            return;
-        };
+        let Some(state) = self.conns.get_mut(&conn) else { return };
         if let Some(pos) = state.pulls.iter().position(|p| p.request_id == request_id) {
             state.pulls.swap_remove(pos);
             host.send(conn, &encode::exit_interrupted(request_id));

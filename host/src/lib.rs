@@ -7,8 +7,10 @@ pub mod runtime;
 pub mod server;
 pub mod shard;
 pub mod storage;
+pub mod store_admin;
 pub mod store_id;
 pub mod sync_params;
+pub mod telemetry;
 
 pub use server::{start, RunningServer, ServerConfig};
 pub use storage::Durability;

@@ -45,6 +45,13 @@ struct ServeArgs {
     /// Largest accepted WebSocket message in bytes.
     #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
     max_frame_bytes: usize,
+    /// Answer CORS preflights (OPTIONS → 204) and allow any origin.
+    #[arg(long, env = "LIVESTORE_SYNC_CORS")]
+    cors: bool,
+    /// Request header to keep with each connection for the component and hooks (repeatable),
+    /// e.g. `--forward-header cookie --forward-header authorization`.
+    #[arg(long = "forward-header", env = "LIVESTORE_SYNC_FORWARD_HEADERS", value_delimiter = ',')]
+    forward_headers: Vec<String>,
     /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
     #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
     log_level: String,
@@ -78,6 +85,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         durability: args.durability,
         shards: args.shards,
         max_frame_bytes: args.max_frame_bytes,
+        cors: args.cors,
+        forward_headers: args.forward_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

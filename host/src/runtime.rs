@@ -14,7 +14,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({ world: "sync-component", path: "../wit" });
 
-use livestore::sync::types::{EventRow, StoreState};
+use livestore::sync::types::{EventRow, StoreState, TelemetryEvent};
+
+pub use livestore::sync::types::Protocol;
 
 /// The component's bytes, built from guest/ by build.rs.
 pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
@@ -30,10 +32,12 @@ pub enum Outgoing {
 
 pub type ConnSender = UnboundedSender<Outgoing>;
 
-/// What one shard's instances share: its SQLite connection and its connections' queues.
+/// What one shard's instances share: its SQLite connection, its connections' queues and
+/// the configured auth token.
 pub struct ShardIo {
     pub db: Mutex<Db>,
     pub conns: Mutex<HashMap<u64, ConnSender>>,
+    pub auth_token: Option<String>,
 }
 
 /// The data of one store's wasmtime `Store`.
@@ -63,6 +67,7 @@ fn to_row(r: EventRow) -> Row {
         created_at: r.created_at,
         client_id: r.client_id,
         session_id: r.session_id,
+        event_id: r.event_id,
     }
 }
 
@@ -75,6 +80,7 @@ fn from_row(r: Row) -> EventRow {
         created_at: r.created_at,
         client_id: r.client_id,
         session_id: r.session_id,
+        event_id: r.event_id,
     }
 }
 
@@ -90,6 +96,14 @@ impl livestore::sync::storage::Host for HostState {
     fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), String> {
         let rows: Vec<Row> = events.into_iter().map(to_row).collect();
         lock(&self.io.db).append_batch(&store_id, expected_head, &rows).map_err(|e| format!("{e:#}"))
+    }
+
+    fn find_event_ids(&mut self, store_id: String, ids: Vec<String>) -> Result<Vec<Option<i64>>, String> {
+        lock(&self.io.db).find_event_ids(&store_id, &ids).map_err(|e| format!("{e:#}"))
+    }
+
+    fn seq_at_time(&mut self, store_id: String, timestamp: String) -> Result<i64, String> {
+        lock(&self.io.db).seq_at_time(&store_id, &timestamp).map_err(|e| format!("{e:#}"))
     }
 
     fn count_after(&mut self, store_id: String, cursor: i64) -> Result<u64, String> {
@@ -115,6 +129,37 @@ impl livestore::sync::connections::Host for HostState {
             let _ = tx.send(Outgoing::Close(code, reason));
         }
     }
+}
+
+impl livestore::sync::host::Host for HostState {
+    fn check_token(&mut self, token: String) -> bool {
+        match &self.io.auth_token {
+            None => true,
+            Some(expected) => crate::auth::token_matches(Some(&token), expected),
+        }
+    }
+
+    fn report(&mut self, event: TelemetryEvent) {
+        use crate::telemetry::*;
+        match event {
+            TelemetryEvent::PushAccepted((events, micros)) => {
+                metrics::counter!(PUSHES_ACCEPTED).increment(1);
+                metrics::counter!(EVENTS_PUSHED).increment(u64::from(events));
+                metrics::histogram!(PUSH_DURATION).record(micros as f64 / 1e6);
+            }
+            TelemetryEvent::PushRejected(reason) => metrics::counter!(PUSHES_REJECTED, "reason" => reason).increment(1),
+            TelemetryEvent::ChunkSent => metrics::counter!(PULL_CHUNKS_SENT).increment(1),
+        }
+    }
+}
+
+/// How a client connected, as the component sees it.
+pub struct OpenInfo {
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    pub client_id: Option<String>,
+    pub payload: Option<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// Engine + compiled component + linker, shared by every store of the process.
@@ -168,19 +213,29 @@ impl SyncRuntime {
 
 impl StoreInstance {
     /// Errors are traps (a bug in the component): the caller drops the instance.
-    pub fn opened(
-        &mut self,
-        conn: u64,
-        store_id: &str,
-        payload: Option<String>,
-        headers: Vec<(String, String)>,
-    ) -> Result<Result<(), String>> {
-        let info = livestore::sync::types::ConnectionInfo { conn, store_id: store_id.to_string(), payload, headers };
+    pub fn opened(&mut self, conn: u64, store_id: &str, open: OpenInfo) -> Result<Result<(), String>> {
+        let info = livestore::sync::types::ConnectionInfo {
+            conn,
+            store_id: store_id.to_string(),
+            protocol: open.protocol,
+            authenticated: open.authenticated,
+            client_id: open.client_id,
+            payload: open.payload,
+            headers: open.headers,
+        };
         self.bindings.livestore_sync_handler().call_opened(&mut self.store, &info).map_err(anyhow::Error::from)
     }
 
     pub fn frame(&mut self, conn: u64, text: &str) -> Result<()> {
         self.bindings.livestore_sync_handler().call_frame(&mut self.store, conn, text).map_err(anyhow::Error::from)
+    }
+
+    /// One HTTP-transport request; returns the response body (a JSON array).
+    pub fn http_request(&mut self, store_id: &str, payload: Option<&str>, body: &str) -> Result<String> {
+        self.bindings
+            .livestore_sync_handler()
+            .call_http_request(&mut self.store, store_id, payload, body)
+            .map_err(anyhow::Error::from)
     }
 
     pub fn closed(&mut self, conn: u64) -> Result<()> {

@@ -3,17 +3,22 @@
 //! store shards; it never looks inside a sync frame.
 
 use crate::auth::token_matches;
-use crate::runtime::{Outgoing, SyncRuntime};
+use crate::runtime::{OpenInfo, Outgoing, Protocol, SyncRuntime};
 use crate::shard::{ShardMsg, Shards};
 use crate::storage::Durability;
 use crate::store_id::validate_store_id;
 use crate::sync_params::{SyncParams, Transport};
+use crate::telemetry::{self, HTTP_REQUESTS, OPEN_CONNECTIONS};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, AUTHORIZATION, CONNECTION,
+    CONTENT_ENCODING, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -44,8 +49,13 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Store shard threads (serial owners); 0 picks the number of CPUs.
     pub shards: usize,
-    /// Largest accepted WebSocket message; larger ones close the connection with 1009.
+    /// Largest accepted WebSocket message (larger ones close the connection with 1009) and
+    /// HTTP-transport body.
     pub max_frame_bytes: usize,
+    /// Answer CORS preflights and allow any origin (the reference's `enableCORS`).
+    pub cors: bool,
+    /// Request headers (lower-case names) kept with each connection and given to the component.
+    pub forward_headers: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +68,8 @@ impl Default for ServerConfig {
             durability: Durability::Normal,
             shards: 0,
             max_frame_bytes: 1 << 20,
+            cors: false,
+            forward_headers: Vec::new(),
         }
     }
 }
@@ -101,6 +113,7 @@ fn runtime(cache_dir: PathBuf) -> Result<Arc<SyncRuntime>> {
 }
 
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    telemetry::init();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let cache_dir = config.data_dir.join("cache");
@@ -111,7 +124,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         config.shards
     };
     let db_path = config.data_dir.join("sync.db");
-    let shards = Arc::new(Shards::start(rt, db_path, config.durability, shard_count)?);
+    let shards = Arc::new(Shards::start(rt, db_path, config.durability, shard_count, config.auth_token.clone())?);
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("listening on {}:{}", config.host, config.port))?;
@@ -185,26 +198,193 @@ async fn handle(
     req: Request<Incoming>,
     state: Arc<AppState>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let cors = state.config.cors;
+    let mut res = route(req, state).await;
+    if cors {
+        res.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
+    Ok(res)
+}
+
+async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<Bytes>> {
+    if state.config.cors && req.method() == Method::OPTIONS {
+        return preflight(&req);
+    }
     let params = SyncParams::parse(req.uri().query());
+    match (req.method(), req.uri().path(), params.transport) {
+        (&Method::GET, "/health", None) => return health(&state).await,
+        (&Method::GET, "/metrics", None) => {
+            let mut res = text(StatusCode::OK, telemetry::render());
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            return res;
+        }
+        _ => {}
+    }
     let Some(transport) = params.transport else {
-        return Ok(if req.method() == Method::GET && req.uri().path() == "/" {
+        if is_websocket_upgrade(&req) && params.store_id.is_some() {
+            return simple_upgrade(req, params, state).await;
+        }
+        return if req.method() == Method::GET && req.uri().path() == "/" {
             text(StatusCode::OK, INFO_TEXT)
         } else {
-            text(StatusCode::BAD_REQUEST, "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws)\n")
-        });
+            text(
+                StatusCode::BAD_REQUEST,
+                "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics\n",
+            )
+        };
     };
     let Some(store_id) = params.store_id.clone() else {
-        return Ok(text(StatusCode::BAD_REQUEST, "Missing storeId query parameter\n"));
+        return text(StatusCode::BAD_REQUEST, "Missing storeId query parameter\n");
     };
     if let Some(Err(raw)) = &params.payload {
-        return Ok(text(StatusCode::BAD_REQUEST, format!("payload is not URL-encoded JSON: {raw:?}\n")));
+        return text(StatusCode::BAD_REQUEST, format!("payload is not URL-encoded JSON: {raw:?}\n"));
+    }
+    if let Err(e) = validate_store_id(&store_id) {
+        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     match transport {
-        Transport::Ws => Ok(upgrade(req, store_id, params, state).await),
-        Transport::Http => {
-            Ok(text(StatusCode::NOT_IMPLEMENTED, "transport=http is not supported yet; use transport=ws\n"))
+        Transport::Ws => upgrade(req, store_id, params, state).await,
+        Transport::Http => http_rpc(req, store_id, params, state).await,
+    }
+}
+
+fn preflight(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let h = res.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    let allow = req.headers().get(ACCESS_CONTROL_REQUEST_HEADERS).cloned().unwrap_or_else(|| {
+        HeaderValue::from_static("content-type, authorization, x-livestore-store-id, traceparent, b3")
+    });
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow);
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    res
+}
+
+async fn health(state: &AppState) -> Response<Full<Bytes>> {
+    let (tx, rx) = oneshot::channel();
+    if state.shards.any().send(ShardMsg::Health { reply: tx }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        Ok(Ok(Ok(()))) => text(StatusCode::OK, "ok\n"),
+        Ok(Ok(Err(e))) => text(StatusCode::SERVICE_UNAVAILABLE, format!("storage is not writable: {e}\n")),
+        _ => text(StatusCode::SERVICE_UNAVAILABLE, "storage did not answer within 5 s\n"),
+    }
+}
+
+/// The configured headers of a request, lower-case names.
+fn forwarded_headers(req: &Request<Incoming>, names: &[String]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .flat_map(|name| {
+            req.headers()
+                .get_all(name.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(|v| (name.clone(), v.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn bearer_token(req: &Request<Incoming>) -> Option<String> {
+    let v = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+fn invalid_token() -> Response<Full<Bytes>> {
+    text(StatusCode::BAD_REQUEST, "Invalid auth token: the payload's authToken does not match the server's token\n")
+}
+
+/// LiveStore HTTP transport: one RPC request per POST body; the reply is the JSON array of
+/// every response message.
+async fn http_rpc(
+    req: Request<Incoming>,
+    store_id: String,
+    params: SyncParams,
+    state: Arc<AppState>,
+) -> Response<Full<Bytes>> {
+    if let Some(expected) = &state.config.auth_token {
+        if !token_matches(params.auth_token(), expected) {
+            return invalid_token();
         }
     }
+    metrics::counter!(HTTP_REQUESTS).increment(1);
+    let gzip = req
+        .headers()
+        .get(ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let limit = state.config.max_frame_bytes;
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return text(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {limit} bytes: {e}\n")),
+    };
+    let Ok(body) = String::from_utf8(body.to_vec()) else {
+        return text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n");
+    };
+    let (tx, rx) = oneshot::channel();
+    let store_id: Arc<str> = store_id.into();
+    let shard = state.shards.route(&store_id);
+    if shard
+        .send(ShardMsg::Http { store_id: store_id.clone(), payload: params.payload_json(), body, reply: tx })
+        .is_err()
+    {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
+    }
+    let json = match rx.await {
+        Ok(Ok(json)) => json,
+        Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+    };
+    let mut res = if gzip && json.len() > 1024 {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        match enc.write_all(json.as_bytes()).and_then(|_| enc.finish()) {
+            Ok(zipped) => {
+                let mut res = Response::new(Full::new(Bytes::from(zipped)));
+                res.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                res
+            }
+            Err(_) => Response::new(Full::new(Bytes::from(json))),
+        }
+    } else {
+        Response::new(Full::new(Bytes::from(json)))
+    };
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// The seed's simple JSON protocol: `ws://host/websocket?storeId=…` without `transport`.
+/// The token may come in the URL (`token=` or the payload's `authToken`), an
+/// `Authorization: Bearer` header, or the first message (`{"type":"auth",…}`).
+async fn simple_upgrade(req: Request<Incoming>, params: SyncParams, state: Arc<AppState>) -> Response<Full<Bytes>> {
+    let store_id = params.store_id.clone().unwrap_or_default();
+    if let Err(e) = validate_store_id(&store_id) {
+        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
+    let presented =
+        params.token.clone().or_else(|| params.auth_token().map(str::to_string)).or_else(|| bearer_token(&req));
+    let authenticated = match (&state.config.auth_token, presented) {
+        (None, _) => true,
+        (Some(expected), Some(token)) => {
+            if !token_matches(Some(&token), expected) {
+                return invalid_token();
+            }
+            true
+        }
+        (Some(_), None) => false,
+    };
+    let info = OpenInfo {
+        protocol: Protocol::Simple,
+        authenticated,
+        client_id: params.client_id.clone(),
+        payload: params.payload_json(),
+        headers: forwarded_headers(&req, &state.config.forward_headers),
+    };
+    accept_socket(req, store_id, info, state).await
 }
 
 fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
@@ -219,7 +399,7 @@ fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
 }
 
 async fn upgrade(
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     store_id: String,
     params: SyncParams,
     state: Arc<AppState>,
@@ -227,18 +407,29 @@ async fn upgrade(
     if !is_websocket_upgrade(&req) {
         return text(StatusCode::UPGRADE_REQUIRED, "Expected Upgrade: websocket (transport=ws)\n");
     }
-    if let Err(e) = validate_store_id(&store_id) {
-        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
-    }
     if let Some(expected) = &state.config.auth_token {
         if !token_matches(params.auth_token(), expected) {
             tracing::info!(store_id, "refused a connection: invalid auth token");
-            return text(
-                StatusCode::BAD_REQUEST,
-                "Invalid auth token: the payload's authToken does not match the server's token\n",
-            );
+            return invalid_token();
         }
     }
+    let info = OpenInfo {
+        protocol: Protocol::Livestore,
+        authenticated: true,
+        client_id: params.client_id.clone(),
+        payload: params.payload_json(),
+        headers: forwarded_headers(&req, &state.config.forward_headers),
+    };
+    accept_socket(req, store_id, info, state).await
+}
+
+/// Register the connection with its store's owner, then switch protocols.
+async fn accept_socket(
+    mut req: Request<Incoming>,
+    store_id: String,
+    info: OpenInfo,
+    state: Arc<AppState>,
+) -> Response<Full<Bytes>> {
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
         return text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key header\n");
     };
@@ -247,14 +438,7 @@ async fn upgrade(
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
     let shard = state.shards.route(&store_id).clone();
-    let open = ShardMsg::Open {
-        conn,
-        store_id: store_id.clone(),
-        payload: params.payload_json(),
-        headers: Vec::new(),
-        out: out_tx.clone(),
-        reply: reply_tx,
-    };
+    let open = ShardMsg::Open { conn, store_id: store_id.clone(), info, out: out_tx.clone(), reply: reply_tx };
     if shard.send(open).is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
     }
@@ -269,6 +453,7 @@ async fn upgrade(
         .max_frame_size(Some(state.config.max_frame_bytes));
     let shutdown = state.shutdown.clone();
     state.tracker.spawn(async move {
+        metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
@@ -276,6 +461,7 @@ async fn upgrade(
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
+        metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     });
     let mut res = Response::new(Full::new(Bytes::new()));

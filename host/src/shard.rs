@@ -2,8 +2,9 @@
 //! component instances of the stores hashed to it and handles their messages in arrival
 //! order, so every store has exactly one serial owner (the Durable Object model).
 
-use crate::runtime::{ConnSender, Outgoing, ShardIo, StoreInstance, SyncRuntime};
+use crate::runtime::{ConnSender, OpenInfo, Outgoing, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::{Db, Durability};
+use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -16,9 +17,19 @@ pub enum ShardMsg {
     Open {
         conn: u64,
         store_id: Arc<str>,
-        payload: Option<String>,
-        headers: Vec<(String, String)>,
+        info: OpenInfo,
         out: ConnSender,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// One LiveStore HTTP-transport request; the reply is the response body.
+    Http {
+        store_id: Arc<str>,
+        payload: Option<String>,
+        body: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Is storage writable?
+    Health {
         reply: oneshot::Sender<Result<(), String>>,
     },
     Frame {
@@ -40,13 +51,23 @@ pub struct Shards {
 }
 
 impl Shards {
-    pub fn start(runtime: Arc<SyncRuntime>, db_path: PathBuf, durability: Durability, count: usize) -> Result<Shards> {
+    pub fn start(
+        runtime: Arc<SyncRuntime>,
+        db_path: PathBuf,
+        durability: Durability,
+        count: usize,
+        auth_token: Option<String>,
+    ) -> Result<Shards> {
         let count = count.max(1);
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
             let db = Db::open(&db_path, durability)?;
-            let io = Arc::new(ShardIo { db: Mutex::new(db), conns: Mutex::new(HashMap::new()) });
+            let io = Arc::new(ShardIo {
+                db: Mutex::new(db),
+                conns: Mutex::new(HashMap::new()),
+                auth_token: auth_token.clone(),
+            });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
@@ -57,6 +78,11 @@ impl Shards {
             threads.push(thread);
         }
         Ok(Shards { senders, threads: Mutex::new(threads) })
+    }
+
+    /// Any shard (for store-independent requests such as health checks).
+    pub fn any(&self) -> &mpsc::UnboundedSender<ShardMsg> {
+        &self.senders[0]
     }
 
     /// The serial owner of `store_id`.
@@ -80,6 +106,9 @@ impl Shards {
     }
 }
 
+/// Idle store instances a shard keeps before evicting them.
+pub const MAX_IDLE_STORES: usize = 256;
+
 struct OpenStore {
     instance: StoreInstance,
     conns: HashSet<u64>,
@@ -95,9 +124,17 @@ impl ShardLoop {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<ShardMsg>) {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
-                ShardMsg::Open { conn, store_id, payload, headers, out, reply } => {
-                    let result = self.open(conn, &store_id, payload, headers, out);
+                ShardMsg::Open { conn, store_id, info, out, reply } => {
+                    let result = self.open(conn, &store_id, info, out);
                     let _ = reply.send(result);
+                }
+                ShardMsg::Http { store_id, payload, body, reply } => {
+                    let result = self.http(&store_id, payload.as_deref(), &body);
+                    let _ = reply.send(result);
+                }
+                ShardMsg::Health { reply } => {
+                    let result = self.io.db.lock().unwrap_or_else(|e| e.into_inner()).probe_write();
+                    let _ = reply.send(result.map_err(|e| format!("{e:#}")));
                 }
                 ShardMsg::Frame { conn, store_id, text } => {
                     let Some(store) = self.stores.get_mut(&store_id) else {
@@ -116,24 +153,36 @@ impl ShardLoop {
         }
     }
 
-    fn open(
-        &mut self,
-        conn: u64,
-        store_id: &Arc<str>,
-        payload: Option<String>,
-        headers: Vec<(String, String)>,
-        out: ConnSender,
-    ) -> Result<(), String> {
+    /// The store's instance, created on first use.
+    fn store(&mut self, store_id: &Arc<str>) -> Result<&mut OpenStore, String> {
         if !self.stores.contains_key(store_id) {
+            self.evict_idle();
             let instance = self.runtime.instantiate(self.io.clone()).map_err(|e| format!("{e:#}"))?;
             self.stores.insert(store_id.clone(), OpenStore { instance, conns: HashSet::new() });
+            metrics::gauge!(ACTIVE_STORES).increment(1.0);
         }
-        let lock = |io: &ShardIo| io.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, out);
-        lock(&self.io);
+        self.stores.get_mut(store_id).ok_or_else(|| "store vanished".to_string())
+    }
+
+    fn http(&mut self, store_id: &Arc<str>, payload: Option<&str>, body: &str) -> Result<String, String> {
+        let store = self.store(store_id)?;
+        match store.instance.http_request(store_id, payload, body) {
+            Ok(response) => Ok(response),
+            Err(trap) => {
+                let message = format!("{trap:#}");
+                self.fail_store(store_id, trap);
+                Err(format!("the sync component failed: {message}"))
+            }
+        }
+    }
+
+    fn open(&mut self, conn: u64, store_id: &Arc<str>, info: OpenInfo, out: ConnSender) -> Result<(), String> {
+        self.store(store_id)?;
+        self.io.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, out);
         let Some(store) = self.stores.get_mut(store_id) else {
             return Err("store vanished".into());
         };
-        let outcome = store.instance.opened(conn, store_id, payload, headers);
+        let outcome = store.instance.opened(conn, store_id, info);
         match outcome {
             Ok(Ok(())) => {
                 store.conns.insert(conn);
@@ -141,7 +190,6 @@ impl ShardLoop {
             }
             Ok(Err(refusal)) => {
                 self.forget_conn(conn);
-                self.drop_if_idle(store_id);
                 Err(refusal)
             }
             Err(trap) => {
@@ -163,21 +211,24 @@ impl ShardLoop {
         }
         if let Err(e) = store.instance.closed(conn) {
             self.fail_store(store_id, e);
-            return;
         }
-        self.drop_if_idle(store_id);
     }
 
     fn forget_conn(&self, conn: u64) {
         self.io.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&conn);
     }
 
-    /// A store without connections gives its instance back; the next connection reopens
-    /// it from storage.
-    fn drop_if_idle(&mut self, store_id: &Arc<str>) {
-        if self.stores.get(store_id).is_some_and(|s| s.conns.is_empty()) {
-            self.stores.remove(store_id);
+    /// Stores without connections keep their instance (HTTP polling stays cheap) until a
+    /// shard holds more than [`MAX_IDLE_STORES`]; then idle ones give their instance back and
+    /// the next request reopens them from storage.
+    fn evict_idle(&mut self) {
+        let idle = self.stores.values().filter(|s| s.conns.is_empty()).count();
+        if idle < MAX_IDLE_STORES {
+            return;
         }
+        let before = self.stores.len();
+        self.stores.retain(|_, s| !s.conns.is_empty());
+        metrics::gauge!(ACTIVE_STORES).decrement((before - self.stores.len()) as f64);
     }
 
     /// The component trapped: its state is gone. Close the store's connections (clients

@@ -21,6 +21,8 @@ pub struct Row {
     pub created_at: String,
     pub client_id: String,
     pub session_id: String,
+    /// The client's own event id (simple protocol); kept in `livestore_sync_event_ids`.
+    pub event_id: Option<String>,
 }
 
 /// Durability of a commit. `Normal` (WAL + synchronous=NORMAL) survives a process crash
@@ -33,7 +35,7 @@ pub enum Durability {
 }
 
 pub struct Db {
-    conn: Connection,
+    pub(crate) conn: Connection,
     /// store id → quoted event-log table name.
     tables: HashMap<String, String>,
 }
@@ -74,14 +76,33 @@ impl Db {
                 createdAt TEXT NOT NULL,
                 lastSyncAt TEXT,
                 totalEvents INTEGER NOT NULL DEFAULT 0
-             ) STRICT;",
+             ) STRICT;
+             CREATE TABLE IF NOT EXISTS livestore_sync_event_ids (
+                storeId TEXT NOT NULL,
+                eventId TEXT NOT NULL,
+                seqNum INTEGER NOT NULL,
+                PRIMARY KEY (storeId, eventId)
+             ) STRICT, WITHOUT ROWID;
+             CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum);
+             CREATE TABLE IF NOT EXISTS livestore_sync_health (id INTEGER PRIMARY KEY, checkedAt TEXT NOT NULL) STRICT;",
         )
         .context("creating metadata tables")?;
         Ok(Db { conn, tables: HashMap::new() })
     }
 
+    /// A real write (health check): fails when the database is read-only or the disk full.
+    pub fn probe_write(&mut self) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO livestore_sync_health (id, checkedAt) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+                [],
+            )
+            .context("writing the health probe")?;
+        Ok(())
+    }
+
     /// The quoted event-log table of a store, claiming and creating it on first use.
-    fn table_for(&mut self, store_id: &str) -> Result<String> {
+    pub(crate) fn table_for(&mut self, store_id: &str) -> Result<String> {
         if let Some(t) = self.tables.get(store_id) {
             return Ok(t.clone());
         }
@@ -181,6 +202,18 @@ impl Db {
                     .with_context(|| format!("inserting event {}", r.seq_num))?;
             }
         }
+        if rows.iter().any(|r| r.event_id.is_some()) {
+            let mut insert_id = tx.prepare_cached(
+                "INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?1, ?2, ?3)",
+            )?;
+            for r in rows {
+                if let Some(id) = &r.event_id {
+                    insert_id
+                        .execute(params![store_id, id, r.seq_num])
+                        .with_context(|| format!("recording event id {id:?}"))?;
+                }
+            }
+        }
         tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
             .execute(params![last.seq_num, store_id])?;
         tx.prepare_cached(
@@ -189,6 +222,24 @@ impl Db {
         .execute(params![last.created_at, rows.len() as i64, store_id])?;
         tx.commit().context("committing the batch")?;
         Ok(())
+    }
+
+    /// The seqNums stored for these client event ids, in order (`None` when unknown).
+    pub fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seqNum FROM livestore_sync_event_ids WHERE storeId = ?1 AND eventId = ?2")?;
+        ids.iter().map(|id| Ok(stmt.query_row(params![store_id, id], |r| r.get(0)).optional()?)).collect()
+    }
+
+    /// The greatest seqNum created at or before `timestamp` (same text form as `createdAt`).
+    pub fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64> {
+        let table = self.table_for(store_id)?;
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached(&format!("SELECT MAX(seqNum) FROM {table} WHERE createdAt <= ?1"))?
+            .query_row([timestamp], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0))
     }
 
     pub fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64> {
@@ -203,9 +254,11 @@ impl Db {
     pub fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<Row>> {
         let table = self.table_for(store_id)?;
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId FROM {table} WHERE seqNum > ?1 ORDER BY seqNum ASC LIMIT ?2"
+            "SELECT e.seqNum, e.parentSeqNum, e.name, e.args, e.createdAt, e.clientId, e.sessionId, i.eventId FROM {table} e \
+             LEFT JOIN livestore_sync_event_ids i ON i.storeId = ?3 AND i.seqNum = e.seqNum \
+             WHERE e.seqNum > ?1 ORDER BY e.seqNum ASC LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![cursor, limit], |r| {
+        let rows = stmt.query_map(params![cursor, limit, store_id], |r| {
             Ok(Row {
                 seq_num: r.get(0)?,
                 parent_seq_num: r.get(1)?,
@@ -214,6 +267,7 @@ impl Db {
                 created_at: r.get(4)?,
                 client_id: r.get(5)?,
                 session_id: r.get(6)?,
+                event_id: r.get(7)?,
             })
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("reading events")
@@ -233,6 +287,7 @@ mod tests {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             client_id: "c".into(),
             session_id: "s".into(),
+            event_id: None,
         }
     }
 

@@ -15,11 +15,15 @@ pub struct SyncParams {
     pub transport: Option<Transport>,
     /// The decoded payload JSON; `Err` keeps the raw text of a payload that is not JSON.
     pub payload: Option<Result<Value, String>>,
+    /// `clientId` (simple protocol).
+    pub client_id: Option<String>,
+    /// `token` (simple protocol).
+    pub token: Option<String>,
 }
 
 impl SyncParams {
     pub fn parse(query: Option<&str>) -> SyncParams {
-        let mut params = SyncParams { store_id: None, transport: None, payload: None };
+        let mut params = SyncParams { store_id: None, transport: None, payload: None, client_id: None, token: None };
         for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match key.as_ref() {
                 "storeId" => params.store_id = Some(value.into_owned()),
@@ -31,6 +35,8 @@ impl SyncParams {
                     }
                 }
                 "payload" => params.payload = Some(decode_payload(&value)),
+                "clientId" => params.client_id = Some(value.into_owned()),
+                "token" => params.token = Some(value.into_owned()),
                 _ => {}
             }
         }

@@ -1,0 +1,249 @@
+//! The seed's simple JSON protocol (DESIGN.md §5) for clients that are not LiveStore:
+//! `auth`, `push` (server-sequenced, idempotent by event id), `pull` (`since` a seqNum or an
+//! ISO timestamp, `limit`), `ack`, and `events` broadcasts. Same store, same log.
+
+use crate::encode::json_str;
+use crate::host::{EventRow, Host, Telemetry};
+use crate::store::StoreSync;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub const DEFAULT_PULL_LIMIT: u32 = 100;
+pub const MAX_PULL_LIMIT: u32 = 1000;
+pub const MAX_EVENTS_PER_PUSH: usize = 1000;
+pub const MAX_EVENT_ID_LEN: usize = 256;
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct AuthMsg {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct PushMsg<'a> {
+    #[serde(borrow)]
+    events: Vec<SimpleEvent<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SimpleEvent<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PullMsg {
+    #[serde(default)]
+    since: Option<Value>,
+    #[serde(default)]
+    limit: Option<Value>,
+}
+
+/// `{"type":"error","code":…,"message":…}`.
+pub fn error_message(code: &str, message: &str) -> String {
+    format!(r#"{{"type":"error","code":{},"message":{}}}"#, json_str(code), json_str(message))
+}
+
+fn push_event(out: &mut String, row: &EventRow) {
+    let id = row.event_id.clone().unwrap_or_else(|| format!("seq-{}", row.seq_num));
+    out.push_str(&format!(
+        r#"{{"id":{},"seqNum":{},"type":{},"data":{},"timestamp":{},"clientId":{}}}"#,
+        json_str(&id),
+        row.seq_num,
+        json_str(&row.name),
+        row.args.as_deref().unwrap_or("null"),
+        json_str(&row.created_at),
+        json_str(&row.client_id)
+    ));
+}
+
+/// `{"type":"events","events":[…],"timestamp":…}`; `extra` adds fields (e.g. `"hasMore":true`).
+pub fn events_message_with(rows: &[EventRow], extra: &str) -> String {
+    let mut events = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            events.push(',');
+        }
+        push_event(&mut events, row);
+    }
+    format!(r#"{{"type":"events","events":[{events}],"timestamp":{}{extra}}}"#, json_str(&crate::clock::now_iso()))
+}
+
+pub fn events_message(rows: &[EventRow]) -> String {
+    events_message_with(rows, "")
+}
+
+impl StoreSync {
+    pub(crate) fn simple_frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let kind = match serde_json::from_str::<Envelope>(text) {
+            Ok(Envelope { kind: Some(Value::String(k)) }) => k,
+            Ok(_) => return host.send(conn, &error_message("invalid_message", "a message needs a string \"type\"")),
+            Err(e) => return host.send(conn, &error_message("invalid_json", &format!("not a JSON object: {e}"))),
+        };
+        let authenticated = self.conns.get(&conn).is_some_and(|c| c.authenticated);
+        if kind == "auth" {
+            return self.simple_auth(host, conn, text);
+        }
+        if !authenticated {
+            return host
+                .send(conn, &error_message("unauthorized", "authenticate first: {\"type\":\"auth\",\"token\":…}"));
+        }
+        match kind.as_str() {
+            "push" => self.simple_push(host, conn, text),
+            "pull" => self.simple_pull(host, conn, text),
+            "ack" => {}
+            "ping" => host.send(conn, r#"{"type":"pong"}"#),
+            other => host.send(conn, &error_message("unknown_type", &format!("unknown message type {other:?}"))),
+        }
+    }
+
+    fn simple_auth(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let Ok(AuthMsg { token }) = serde_json::from_str::<AuthMsg>(text) else {
+            return host.send(conn, &error_message("invalid_message", "auth needs a string \"token\""));
+        };
+        if host.check_token(&token) {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.authenticated = true;
+            }
+            host.send(conn, r#"{"type":"auth_ok"}"#);
+        } else {
+            host.send(conn, &error_message("unauthorized", "invalid token"));
+            host.close(conn, 1008, "unauthorized");
+        }
+    }
+
+    fn simple_push(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let started = std::time::Instant::now();
+        let msg: PushMsg<'_> = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                host.record(Telemetry::PushRejected("invalid-payload"));
+                return host.send(conn, &error_message("invalid_message", &format!("push: {e}")));
+            }
+        };
+        if msg.events.is_empty() || msg.events.len() > MAX_EVENTS_PER_PUSH {
+            host.record(Telemetry::PushRejected("invalid-payload"));
+            let m = format!("push needs 1 to {MAX_EVENTS_PER_PUSH} events, got {}", msg.events.len());
+            return host.send(conn, &error_message("invalid_message", &m));
+        }
+        if let Some(bad) =
+            msg.events.iter().find(|e| e.id.is_empty() || e.id.len() > MAX_EVENT_ID_LEN || e.kind.is_empty())
+        {
+            host.record(Telemetry::PushRejected("invalid-payload"));
+            let m = format!("event {:?}: id must be 1 to {MAX_EVENT_ID_LEN} bytes and type non-empty", bad.id);
+            return host.send(conn, &error_message("invalid_message", &m));
+        }
+        let ids: Vec<String> = msg.events.iter().map(|e| e.id.clone()).collect();
+        let known = match host.find_event_ids(&self.store_id, &ids) {
+            Ok(k) => k,
+            Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+        };
+        // Sequence new ids at the head; repeated ids (stored or earlier in this batch) keep theirs.
+        let client_id = self.conns.get(&conn).map(|c| c.client_id.clone()).unwrap_or_default();
+        let created_at = crate::clock::now_iso();
+        let mut assigned: HashMap<&str, i64> = HashMap::new();
+        let mut rows = Vec::new();
+        let mut seq_nums = Vec::with_capacity(ids.len());
+        let mut head = self.state.head;
+        for (ev, stored) in msg.events.iter().zip(&known) {
+            let seq = match stored.or_else(|| assigned.get(ev.id.as_str()).copied()) {
+                Some(seq) => seq,
+                None => {
+                    let seq = head + 1;
+                    rows.push(EventRow {
+                        seq_num: seq,
+                        parent_seq_num: head,
+                        name: ev.kind.clone(),
+                        args: ev.data.map(|d| d.get().to_string()),
+                        created_at: created_at.clone(),
+                        client_id: client_id.clone(),
+                        session_id: format!("{client_id}-simple"),
+                        event_id: Some(ev.id.clone()),
+                    });
+                    assigned.insert(ev.id.as_str(), seq);
+                    head = seq;
+                    seq
+                }
+            };
+            seq_nums.push(seq);
+        }
+        if !rows.is_empty() {
+            if let Err(e) = self.admit(host, &rows, Some(conn), started) {
+                return host.send(conn, &error_message("storage_error", &e));
+            }
+        }
+        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let seqs_json = serde_json::to_string(&seq_nums).unwrap_or_else(|_| "[]".into());
+        host.send(conn, &format!(r#"{{"type":"ack","ids":{ids_json},"seqNums":{seqs_json}}}"#));
+    }
+
+    fn simple_pull(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let msg: PullMsg = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => return host.send(conn, &error_message("invalid_message", &format!("pull: {e}"))),
+        };
+        let limit = match msg.limit {
+            None | Some(Value::Null) => DEFAULT_PULL_LIMIT,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|l| (1..=u64::from(MAX_PULL_LIMIT)).contains(&l)) => {
+                n.as_u64().unwrap_or(1) as u32
+            }
+            Some(other) => {
+                let m = format!("limit must be an integer from 1 to {MAX_PULL_LIMIT}, got {other}");
+                return host.send(conn, &error_message("invalid_message", &m));
+            }
+        };
+        let cursor = match msg.since {
+            None | Some(Value::Null) => 0,
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|s| s >= 0) => n.as_i64().unwrap_or(0),
+            Some(Value::String(ts)) if normalize_timestamp(&ts).is_some() => {
+                let ts = normalize_timestamp(&ts).unwrap_or_default();
+                match host.seq_at_time(&self.store_id, &ts) {
+                    Ok(seq) => seq,
+                    Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+                }
+            }
+            Some(other) => {
+                let m = format!("since must be a seqNum (integer ≥ 0) or an ISO-8601 timestamp, got {other}");
+                return host.send(conn, &error_message("invalid_message", &m));
+            }
+        };
+        // One row more than asked tells whether more remain.
+        let mut rows = match host.read_after(&self.store_id, cursor, limit + 1) {
+            Ok(rows) => rows,
+            Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+        };
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        host.send(conn, &events_message_with(&rows, &format!(r#","hasMore":{has_more}"#)));
+    }
+}
+
+/// Any RFC 3339 timestamp, rewritten in the `createdAt` form (UTC, milliseconds) so that
+/// stored timestamps compare correctly as text.
+pub fn normalize_timestamp(s: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_normalized_to_created_at_form() {
+        assert_eq!(super::normalize_timestamp("2026-11-26T18:53:10Z").as_deref(), Some("2026-11-26T18:53:10.000Z"));
+        assert_eq!(
+            super::normalize_timestamp("2026-11-26T19:53:10.5+01:00").as_deref(),
+            Some("2026-11-26T18:53:10.500Z")
+        );
+        assert_eq!(super::normalize_timestamp("yesterday"), None);
+    }
+}
