@@ -1,6 +1,6 @@
 //! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
 
-use crate::host::{EventRow, Host, StoreState, Telemetry};
+use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
 use crate::store::{Protocol, StoreSync};
 use std::cell::RefCell;
 
@@ -73,6 +73,15 @@ impl Host for WitHost {
             Telemetry::ChunkSent => types::TelemetryEvent::ChunkSent,
         };
         host::report(&event)
+    }
+    fn log(&mut self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => types::LogLevel::Debug,
+            LogLevel::Info => types::LogLevel::Info,
+            LogLevel::Warn => types::LogLevel::Warn,
+            LogLevel::Error => types::LogLevel::Error,
+        };
+        host::log(level, message)
     }
 }
 

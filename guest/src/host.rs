@@ -31,6 +31,14 @@ pub enum Telemetry {
     ChunkSent,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
 pub trait Host {
     fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<StoreState, String>;
     fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String>;
@@ -42,4 +50,5 @@ pub trait Host {
     fn close(&mut self, conn: u64, code: u16, reason: &str);
     fn check_token(&mut self, token: &str) -> bool;
     fn record(&mut self, event: Telemetry);
+    fn log(&mut self, level: LogLevel, message: &str);
 }

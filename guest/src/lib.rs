@@ -13,7 +13,7 @@ pub mod simple;
 pub mod store;
 pub mod wire;
 
-pub use host::{EventRow, Host, StoreState, Telemetry};
+pub use host::{EventRow, Host, LogLevel, StoreState, Telemetry};
 pub use store::{Protocol, StoreSync};
 
 #[cfg(target_arch = "wasm32")]

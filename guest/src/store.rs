@@ -4,7 +4,7 @@
 
 use crate::encode;
 use crate::events::{self, Rejection};
-use crate::host::{EventRow, Host, StoreState, Telemetry};
+use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
 use crate::pull::{split_into_chunks, PullStream, MAX_EVENTS_PER_CHUNK};
 use crate::wire::{self, ClientMsg, PullPayload, PushPayload};
 use serde_json::value::RawValue;
@@ -84,7 +84,9 @@ impl StoreSync {
             Ok(ClientMsg::Interrupt { request_id }) => self.interrupt(host, conn, &request_id),
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncWsRpc.Push" => {
-                    let frame = match self.livestore_push(host, payload, "SyncWsRpc.Push") {
+                    let outcome = self.livestore_push(host, payload, "SyncWsRpc.Push");
+                    self.log_push(host, conn, &id, payload, &outcome);
+                    let frame = match outcome {
                         PushOutcome::Ack => encode::exit_push_ack(&id),
                         PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
                         PushOutcome::Die(message) => encode::exit_die(&id, &message),
@@ -104,7 +106,7 @@ impl StoreSync {
             Err(defect) => vec![encode::defect(&defect)],
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncHttpRpc.Ping" => vec![encode::exit_success_value(&id, r#"{"_tag":"SyncMessage.Pong"}"#)],
-                "SyncHttpRpc.Push" => vec![match self.livestore_push(host, payload, "SyncHttpRpc.Push") {
+                "SyncHttpRpc.Push" => vec![match self.logged_http_push(host, &id, payload) {
                     PushOutcome::Ack => encode::exit_push_ack(&id),
                     PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
                     PushOutcome::Die(message) => encode::exit_die(&id, &message),
@@ -115,6 +117,39 @@ impl StoreSync {
             Ok(_) => vec![encode::defect("the HTTP transport takes one Request per body")],
         };
         format!("[{}]", frames.join(","))
+    }
+
+    fn logged_http_push(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> PushOutcome {
+        let outcome = self.livestore_push(host, payload, "SyncHttpRpc.Push");
+        self.log_push(host, 0, id, payload, &outcome);
+        outcome
+    }
+
+    /// One log line per push: store, connection, client, batch size, result.
+    fn log_push(&self, host: &mut dyn Host, conn: u64, id: &str, payload: Option<&RawValue>, outcome: &PushOutcome) {
+        #[derive(serde::Deserialize)]
+        struct Peek<'a> {
+            #[serde(borrow, default)]
+            batch: Vec<PeekEvent<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct PeekEvent<'a> {
+            #[serde(rename = "clientId", borrow, default)]
+            client_id: Option<&'a str>,
+        }
+        let peek = payload.and_then(|p| serde_json::from_str::<Peek<'_>>(p.get()).ok());
+        let size = peek.as_ref().map_or(0, |p| p.batch.len());
+        let client = peek.as_ref().and_then(|p| p.batch.first()).and_then(|e| e.client_id).unwrap_or("-");
+        let (level, result) = match outcome {
+            PushOutcome::Ack => (LogLevel::Info, "ok".to_string()),
+            PushOutcome::Fail(error) => (LogLevel::Info, error_tag(error)),
+            PushOutcome::Die(message) => (LogLevel::Warn, format!("invalid: {message}")),
+        };
+        let line = format!(
+            "push store={} conn={conn} request={id} client={client} events={size} head={} result={result}",
+            self.store_id, self.state.head
+        );
+        host.log(level, &line);
     }
 
     pub(crate) fn check_store_id(&self, named: &str) -> Result<(), String> {
@@ -254,6 +289,13 @@ impl StoreSync {
                 return host.send(conn, &encode::exit_fail(id, &error));
             }
         };
+        host.log(
+            LogLevel::Info,
+            &format!(
+                "pull store={} conn={conn} request={id} live={} cursor={cursor} events={remaining}",
+                self.store_id, req.live
+            ),
+        );
         let mut stream = PullStream {
             request_id: id.to_string(),
             live: req.live,
@@ -374,4 +416,12 @@ impl StoreSync {
             host.send(conn, &encode::exit_interrupted(request_id));
         }
     }
+}
+
+/// The `_tag` of an encoded error object, for logs.
+fn error_tag(error: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(error)
+        .ok()
+        .and_then(|v| v.get("_tag").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "error".to_string())
 }

@@ -2,6 +2,8 @@
 //! (guest/) embedded in this host, which provides SQLite storage and WebSocket I/O.
 
 pub mod auth;
+pub mod cli;
+pub mod cli_args;
 pub mod dev_vars;
 pub mod runtime;
 pub mod server;

@@ -1,61 +1,12 @@
 //! The `livestore-sync` command.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
-use livestore_sync::{Durability, ServerConfig};
+use clap::Parser;
+use livestore_sync::cli;
+use livestore_sync::cli_args::{Cli, Command, DbCommand, ServeArgs, StoresCommand};
+use livestore_sync::ServerConfig;
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
-
-#[derive(Parser)]
-#[command(name = "livestore-sync", version, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
-struct Cli {
-    /// Config file with KEY=value lines (the seed's `.dev.vars`); fills unset environment variables.
-    #[arg(long, global = true, default_value = ".dev.vars")]
-    dev_vars: PathBuf,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the sync endpoint (WebSocket on any path: ws://HOST:PORT/?storeId=…&transport=ws).
-    Serve(ServeArgs),
-}
-
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "LIVESTORE_SYNC_HOST", default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on.
-    #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = 8787)]
-    port: u16,
-    /// Directory for the SQLite database (sync.db) and the compiled-component cache.
-    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = ".livestore-sync")]
-    data_dir: PathBuf,
-    /// Require this token as the payload's `authToken` (the seed's AUTH_TOKEN).
-    #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
-    auth_token: Option<String>,
-    /// `normal` survives a process crash; `full` also survives power loss (fsync per push).
-    #[arg(long, env = "LIVESTORE_SYNC_DURABILITY", value_enum, default_value_t = Durability::Normal)]
-    durability: Durability,
-    /// Store shard threads; 0 = one per CPU.
-    #[arg(long, env = "LIVESTORE_SYNC_SHARDS", default_value_t = 0)]
-    shards: usize,
-    /// Largest accepted WebSocket message in bytes.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
-    max_frame_bytes: usize,
-    /// Answer CORS preflights (OPTIONS → 204) and allow any origin.
-    #[arg(long, env = "LIVESTORE_SYNC_CORS")]
-    cors: bool,
-    /// Request header to keep with each connection for the component and hooks (repeatable),
-    /// e.g. `--forward-header cookie --forward-header authorization`.
-    #[arg(long = "forward-header", env = "LIVESTORE_SYNC_FORWARD_HEADERS", value_delimiter = ',')]
-    forward_headers: Vec<String>,
-    /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
-    #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
-    log_level: String,
-}
 
 fn main() -> Result<()> {
     // Peek at --dev-vars before clap reads the environment it may fill.
@@ -63,8 +14,34 @@ fn main() -> Result<()> {
     let dev_vars = cli_probe.unwrap_or_else(|| PathBuf::from(".dev.vars"));
     livestore_sync::dev_vars::load(&dev_vars).map_err(|e| anyhow::anyhow!("reading {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Db { data, command: DbCommand::Tables } => cli::db_tables(&data.data_dir, &mut out),
+        Command::Db { data, command: DbCommand::Execute { command, write } } => {
+            cli::db_execute(&data.data_dir, &command, write, &mut out)
+        }
+        Command::Stores { data, command: StoresCommand::List { json } } => {
+            cli::stores_list(&data.data_dir, json, &mut out)
+        }
+        Command::Stores { data, command: StoresCommand::Info { store, json } } => {
+            cli::stores_info(&data.data_dir, &store, json, &mut out)
+        }
+        Command::Export { data, store, output } => {
+            let n = cli::export(&data.data_dir, &store, output.as_deref())?;
+            eprintln!("exported {n} events from {store}");
+            Ok(())
+        }
+        Command::Import { data, store, file, replace } => {
+            let n = cli::import(&data.data_dir, &store, &file, replace)?;
+            eprintln!("imported {n} events into {store}");
+            Ok(())
+        }
+        Command::Reset { data, store } => {
+            let (removed, backend_id) = cli::reset(&data.data_dir, &store)?;
+            println!("reset {store}: removed {removed} events, new backend id {backend_id}");
+            Ok(())
+        }
     }
 }
 
@@ -86,6 +63,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         shards: args.shards,
         max_frame_bytes: args.max_frame_bytes,
         cors: args.cors,
+        admin_secret: args.admin_secret.filter(|s| !s.is_empty()),
         forward_headers: args.forward_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({ world: "sync-component", path: "../wit" });
 
-use livestore::sync::types::{EventRow, StoreState, TelemetryEvent};
+use livestore::sync::types::{EventRow, LogLevel, StoreState, TelemetryEvent};
 
 pub use livestore::sync::types::Protocol;
 
@@ -149,6 +149,15 @@ impl livestore::sync::host::Host for HostState {
             }
             TelemetryEvent::PushRejected(reason) => metrics::counter!(PUSHES_REJECTED, "reason" => reason).increment(1),
             TelemetryEvent::ChunkSent => metrics::counter!(PULL_CHUNKS_SENT).increment(1),
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        match level {
+            LogLevel::Debug => tracing::debug!(target: "livestore_sync::component", "{message}"),
+            LogLevel::Info => tracing::info!(target: "livestore_sync::component", "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "livestore_sync::component", "{message}"),
+            LogLevel::Error => tracing::error!(target: "livestore_sync::component", "{message}"),
         }
     }
 }

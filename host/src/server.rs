@@ -4,7 +4,7 @@
 
 use crate::auth::token_matches;
 use crate::runtime::{OpenInfo, Outgoing, Protocol, SyncRuntime};
-use crate::shard::{ShardMsg, Shards};
+use crate::shard::{AdminAction, ShardMsg, Shards};
 use crate::storage::Durability;
 use crate::store_id::validate_store_id;
 use crate::sync_params::{SyncParams, Transport};
@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub cors: bool,
     /// Request headers (lower-case names) kept with each connection and given to the component.
     pub forward_headers: Vec<String>,
+    /// Enables `/admin/…` (Bearer token).
+    pub admin_secret: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             max_frame_bytes: 1 << 20,
             cors: false,
             forward_headers: Vec::new(),
+            admin_secret: None,
         }
     }
 }
@@ -219,6 +222,7 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             return res;
         }
+        (_, path, None) if path.starts_with("/admin/") => return admin(&req, &state).await,
         _ => {}
     }
     let Some(transport) = params.transport else {
@@ -246,6 +250,47 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
     match transport {
         Transport::Ws => upgrade(req, store_id, params, state).await,
         Transport::Http => http_rpc(req, store_id, params, state).await,
+    }
+}
+
+/// `GET /admin/stores/{id}` (info) and `POST /admin/stores/{id}/reset`, with
+/// `Authorization: Bearer <admin secret>`; off unless an admin secret is configured.
+async fn admin(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+    let Some(secret) = &state.config.admin_secret else {
+        return text(StatusCode::NOT_FOUND, "admin endpoints are disabled (set --admin-secret / ADMIN_SECRET)\n");
+    };
+    if !token_matches(bearer_token(req).as_deref(), secret) {
+        return text(StatusCode::UNAUTHORIZED, "admin endpoints need Authorization: Bearer <admin secret>\n");
+    }
+    let path = req.uri().path().trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').collect();
+    let (store_id, action) = match (req.method(), parts.as_slice()) {
+        (&Method::GET, ["", "admin", "stores", id]) => (*id, AdminAction::Info),
+        (&Method::POST, ["", "admin", "stores", id, "reset"]) => (*id, AdminAction::Reset),
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "unknown admin endpoint: GET /admin/stores/{id}, POST /admin/stores/{id}/reset\n",
+            )
+        }
+    };
+    if let Err(e) = validate_store_id(store_id) {
+        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
+    let store_id: Arc<str> = store_id.into();
+    let (tx, rx) = oneshot::channel();
+    if state.shards.route(&store_id).send(ShardMsg::Admin { store_id: store_id.clone(), action, reply: tx }).is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
+    }
+    match rx.await {
+        Ok(Ok(v)) => {
+            let mut res = Response::new(Full::new(Bytes::from(v.to_string())));
+            res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res
+        }
+        Ok(Err(e)) if e.contains("does not exist") => text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
     }
 }
 
@@ -454,6 +499,7 @@ async fn accept_socket(
     let shutdown = state.shutdown.clone();
     state.tracker.spawn(async move {
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
+        tracing::info!(conn, store_id = %store_id, "connection opened");
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
@@ -462,6 +508,7 @@ async fn accept_socket(
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
+        tracing::info!(conn, store_id = %store_id, "connection closed");
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     });
     let mut res = Response::new(Full::new(Bytes::new()));
@@ -510,6 +557,7 @@ async fn run_socket(
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
+                        tracing::debug!(conn, frame = %redact_tokens(t.as_str()), "frame in");
                         let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
                         if shard.send(frame).is_err() { break; }
                     }
@@ -536,4 +584,37 @@ async fn run_socket(
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     };
     tokio::join!(writer, reader);
+}
+
+/// Frame text for debug logs, with every `"authToken":"…"` value masked.
+pub fn redact_tokens(text: &str) -> String {
+    const KEY: &str = "\"authToken\":\"";
+    let mut out = String::with_capacity(text.len().min(2048));
+    let mut rest = text;
+    while let Some(i) = rest.find(KEY) {
+        out.push_str(&rest[..i + KEY.len()]);
+        out.push_str("***");
+        rest = &rest[i + KEY.len()..];
+        rest = rest.find('"').map_or("", |j| &rest[j..]);
+    }
+    out.push_str(rest);
+    if out.len() > 2048 {
+        let mut cut = 2048;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_redacted_from_logged_frames() {
+        let f = r#"{"payload":{"authToken":"s3cret"},"x":1}"#;
+        assert_eq!(super::redact_tokens(f), r#"{"payload":{"authToken":"***"},"x":1}"#);
+        assert!(!super::redact_tokens(&format!("{f}{f}")).contains("s3cret"));
+    }
 }

@@ -28,6 +28,12 @@ pub enum ShardMsg {
         body: String,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    /// Operator action on one store, run by its owner.
+    Admin {
+        store_id: Arc<str>,
+        action: AdminAction,
+        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+    },
     /// Is storage writable?
     Health {
         reply: oneshot::Sender<Result<(), String>>,
@@ -43,6 +49,12 @@ pub enum ShardMsg {
     },
     /// Finish what is queued, then stop.
     Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    Info,
+    Reset,
 }
 
 pub struct Shards {
@@ -132,6 +144,9 @@ impl ShardLoop {
                     let result = self.http(&store_id, payload.as_deref(), &body);
                     let _ = reply.send(result);
                 }
+                ShardMsg::Admin { store_id, action, reply } => {
+                    let _ = reply.send(self.admin(&store_id, action).map_err(|e| format!("{e:#}")));
+                }
                 ShardMsg::Health { reply } => {
                     let result = self.io.db.lock().unwrap_or_else(|e| e.into_inner()).probe_write();
                     let _ = reply.send(result.map_err(|e| format!("{e:#}")));
@@ -197,6 +212,34 @@ impl ShardLoop {
                 let message = format!("{trap:#}");
                 self.fail_store(store_id, trap);
                 Err(format!("the sync component failed: {message}"))
+            }
+        }
+    }
+
+    fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value> {
+        let mut db = self.io.db.lock().unwrap_or_else(|e| e.into_inner());
+        match action {
+            AdminAction::Info => match db.store_info(store_id)? {
+                Some(info) => Ok(serde_json::to_value(info)?),
+                None => Err(anyhow!("store '{store_id}' does not exist")),
+            },
+            AdminAction::Reset => {
+                let backend_id = nanoid::nanoid!();
+                let removed = db.reset(store_id, &backend_id)?;
+                drop(db);
+                // The instance caches head and backend id: drop it and disconnect its clients,
+                // who reconnect, get BackendIdMismatchError and re-sync.
+                if let Some(store) = self.stores.remove(store_id) {
+                    metrics::gauge!(ACTIVE_STORES).decrement(1.0);
+                    let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
+                    for conn in store.conns {
+                        if let Some(tx) = conns.remove(&conn) {
+                            let _ = tx.send(Outgoing::Close(1012, "store was reset".into()));
+                        }
+                    }
+                }
+                tracing::info!(store_id = %store_id, removed, backend_id, "store reset");
+                Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id }))
             }
         }
     }

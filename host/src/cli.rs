@@ -1,0 +1,196 @@
+//! Operator commands on a data directory (`db`, `stores`, `export`, `import`, `reset`).
+//! They open the SQLite file directly; stop the server first for `import` and `reset`, or use
+//! the admin endpoints of a running server, which go through the store's owner.
+
+use crate::storage::{Db, Durability};
+use crate::store_admin::ExportedEvent;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("sync.db")
+}
+
+fn open_existing(data_dir: &Path) -> Result<Db> {
+    let path = db_path(data_dir);
+    if !path.exists() {
+        bail!("no database at {} (is --data-dir right?)", path.display());
+    }
+    Db::open(&path, Durability::Normal)
+}
+
+/// A progress bar on a terminal, nothing when stderr is piped.
+fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub fn db_tables(data_dir: &Path, out: &mut dyn Write) -> Result<()> {
+    let db = open_existing(data_dir)?;
+    for t in db.tables()? {
+        writeln!(out, "{t}")?;
+    }
+    Ok(())
+}
+
+/// Run SQL and print rows as tab-separated text with a header. Read-only unless `write`.
+pub fn db_execute(data_dir: &Path, sql: &str, write: bool, out: &mut dyn Write) -> Result<()> {
+    let path = db_path(data_dir);
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(&path, flags).with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut stmt = conn.prepare(sql).context("preparing the statement")?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    if !names.is_empty() {
+        writeln!(out, "{}", names.join("\t"))?;
+    }
+    let mut rows = stmt.query([]).map_err(|e| {
+        if !write && e.to_string().contains("readonly") {
+            anyhow::anyhow!("{e}: the database is opened read-only; pass --write to change it")
+        } else {
+            anyhow::Error::from(e)
+        }
+    })?;
+    let mut changed = false;
+    while let Some(row) = rows.next().map_err(|e| {
+        if !write && e.to_string().contains("readonly") {
+            anyhow::anyhow!("{e}: the database is opened read-only; pass --write to change it")
+        } else {
+            anyhow::Error::from(e)
+        }
+    })? {
+        changed = true;
+        let cells: Vec<String> = (0..names.len())
+            .map(|i| match row.get_ref(i) {
+                Ok(ValueRef::Null) => "NULL".to_string(),
+                Ok(ValueRef::Integer(n)) => n.to_string(),
+                Ok(ValueRef::Real(f)) => f.to_string(),
+                Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).replace(['\t', '\n'], " "),
+                Ok(ValueRef::Blob(b)) => format!("<{} bytes>", b.len()),
+                Err(e) => format!("<{e}>"),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join("\t"))?;
+    }
+    if names.is_empty() && !changed {
+        writeln!(out, "ok ({} rows changed)", conn.changes())?;
+    }
+    Ok(())
+}
+
+pub fn stores_list(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut db = open_existing(data_dir)?;
+    let stores = db.list_stores()?;
+    if json {
+        for s in &stores {
+            writeln!(out, "{}", serde_json::to_string(s)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "storeId\thead\tevents\tlastSyncAt\tbackendId")?;
+    for s in stores {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            s.store_id,
+            s.head,
+            s.event_count,
+            s.last_sync_at.as_deref().unwrap_or("-"),
+            s.backend_id
+        )?;
+    }
+    Ok(())
+}
+
+pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut db = open_existing(data_dir)?;
+    let Some(info) = db.store_info(store_id)? else { bail!("store '{store_id}' does not exist") };
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
+    } else {
+        writeln!(out, "store:          {}", info.store_id)?;
+        writeln!(out, "head:           {}", info.head)?;
+        writeln!(out, "backend id:     {}", info.backend_id)?;
+        writeln!(out, "events:         {}", info.event_count)?;
+        writeln!(out, "last sync:      {}", info.last_sync_at.as_deref().unwrap_or("never"))?;
+        writeln!(out, "table:          {}", info.table)?;
+        writeln!(out, "format version: {}", info.format_version)?;
+    }
+    Ok(())
+}
+
+/// Write a store's events as JSON lines to `output` (a file) or stdout.
+pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<u64> {
+    let mut db = open_existing(data_dir)?;
+    let total = db.store_info(store_id)?.map(|i| i.event_count as u64);
+    let bar = progress(total, &format!("exporting {store_id}"));
+    let sink: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = BufWriter::new(sink);
+    let n = db.export(store_id, |event| {
+        serde_json::to_writer(&mut sink, &event)?;
+        sink.write_all(b"\n")?;
+        bar.inc(1);
+        Ok(())
+    })?;
+    sink.flush()?;
+    bar.finish_and_clear();
+    Ok(n)
+}
+
+/// Read JSON lines from `file` (`-` for stdin) and import them as the store's log.
+pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Result<u64> {
+    std::fs::create_dir_all(data_dir)?;
+    let reader: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
+    };
+    let bar = progress(None, &format!("reading {}", file.display()));
+    let mut events = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: ExportedEvent =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
+        events.push(event);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut db = Db::open(&db_path(data_dir), Durability::Normal)?;
+    let bar = progress(Some(events.len() as u64), &format!("importing into {store_id}"));
+    let n = db.import(store_id, events, replace, &nanoid::nanoid!())?;
+    bar.set_position(n);
+    bar.finish_and_clear();
+    Ok(n)
+}
+
+pub fn reset(data_dir: &Path, store_id: &str) -> Result<(u64, String)> {
+    let mut db = open_existing(data_dir)?;
+    let backend_id = nanoid::nanoid!();
+    let removed = db.reset(store_id, &backend_id)?;
+    Ok((removed, backend_id))
+}

@@ -1,0 +1,136 @@
+//! The command line (`clap`), kept in the library so the README's commands can be checked
+//! against it in tests.
+
+use crate::storage::Durability;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "livestore-sync", version, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
+pub struct Cli {
+    /// Config file with KEY=value lines (the seed's `.dev.vars`); fills unset environment variables.
+    #[arg(long, global = true, default_value = ".dev.vars")]
+    pub dev_vars: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the sync endpoint (WebSocket on any path: ws://HOST:PORT/?storeId=…&transport=ws).
+    Serve(ServeArgs),
+    /// Inspect the SQLite database.
+    Db {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// List stores and show one store's state.
+    Stores {
+        #[command(flatten)]
+        data: DataDir,
+        #[command(subcommand)]
+        command: StoresCommand,
+    },
+    /// Write a store's events as JSON lines (stdout, or --output FILE).
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        store: String,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import JSON lines (from `export`; FILE `-` reads stdin) as a store's log, atomically.
+    Import {
+        #[command(flatten)]
+        data: DataDir,
+        store: String,
+        file: PathBuf,
+        /// Overwrite a store that already has events.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Clear a store's log and give it a new backend id (clients re-sync after BackendIdMismatchError).
+    Reset {
+        #[command(flatten)]
+        data: DataDir,
+        store: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct DataDir {
+    /// The server's data directory (holds sync.db).
+    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = ".livestore-sync")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// List the tables.
+    Tables,
+    /// Run one SQL statement and print its rows (read-only unless --write).
+    Execute {
+        #[arg(long)]
+        command: String,
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StoresCommand {
+    /// Every store with head, event count, last sync and backend id.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One store: head, backend id, event count, last sync, table.
+    Info {
+        store: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIVESTORE_SYNC_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = 8787)]
+    pub port: u16,
+    /// Directory for the SQLite database (sync.db) and the compiled-component cache.
+    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = ".livestore-sync")]
+    pub data_dir: PathBuf,
+    /// Require this token as the payload's `authToken` (the seed's AUTH_TOKEN).
+    #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// `normal` survives a process crash; `full` also survives power loss (fsync per push).
+    #[arg(long, env = "LIVESTORE_SYNC_DURABILITY", value_enum, default_value_t = Durability::Normal)]
+    pub durability: Durability,
+    /// Store shard threads; 0 = one per CPU.
+    #[arg(long, env = "LIVESTORE_SYNC_SHARDS", default_value_t = 0)]
+    pub shards: usize,
+    /// Largest accepted WebSocket message in bytes.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
+    pub max_frame_bytes: usize,
+    /// Enables the admin endpoints (`/admin/stores/{id}`, `/admin/stores/{id}/reset`) for this Bearer token.
+    #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Answer CORS preflights (OPTIONS → 204) and allow any origin.
+    #[arg(long, env = "LIVESTORE_SYNC_CORS")]
+    pub cors: bool,
+    /// Request header to keep with each connection for the component and hooks (repeatable),
+    /// e.g. `--forward-header cookie --forward-header authorization`.
+    #[arg(long = "forward-header", env = "LIVESTORE_SYNC_FORWARD_HEADERS", value_delimiter = ',')]
+    pub forward_headers: Vec<String>,
+    /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
+    #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
+    pub log_level: String,
+    /// `text` or `json` (one JSON object per line).
+    #[arg(long, env = "LIVESTORE_SYNC_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}

@@ -1,0 +1,167 @@
+//! The operator CLI against a real data file, and the admin endpoints of a running server.
+
+use anyhow::{ensure, Context, Result};
+use livestore_sync_tests::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+
+fn cli(data_dir: &Path, args: &[&str]) -> Result<(bool, String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
+        .args(args)
+        .env("LIVESTORE_SYNC_DATA_DIR", data_dir)
+        .env_remove("AUTH_TOKEN")
+        .current_dir(data_dir)
+        .output()
+        .context("running livestore-sync")?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> Result<String> {
+    let (success, stdout, stderr) = cli(data_dir, args)?;
+    ensure!(success, "livestore-sync {args:?} failed:\n{stdout}\n{stderr}");
+    Ok(stdout)
+}
+
+/// Pulled items without their order-independent noise: (eventEncoded, createdAt) per event.
+async fn pulled(c: &mut WsClient, store: &str) -> Result<Vec<Value>> {
+    let responses = c.pull_all(store, None).await?;
+    Ok(responses
+        .iter()
+        .flat_map(|r| r["batch"].as_array().cloned().unwrap_or_default())
+        .map(|i| json!([i["eventEncoded"], i["metadata"]]))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_on_a_real_data_file() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let mut server = TestServer::start_in(dir, Some(TOKEN)).await?;
+    let mut c = server.connect("src-store").await?;
+    for start in (1..=250).step_by(50) {
+        c.push("src-store", chain(start, start + 49), None).await?;
+    }
+    let original = pulled(&mut c, "src-store").await?;
+    let (_, old_backend) = c.pull_seq_nums("src-store").await?;
+    c.close().await?;
+
+    // Read-only commands work beside a running server.
+    let tables = ok(dir, &["db", "tables"])?;
+    assert!(
+        tables.lines().any(|l| l == "context_7") && tables.lines().any(|l| l == "eventlog_7_src_store"),
+        "{tables}"
+    );
+    let count = ok(dir, &["db", "execute", "--command", "SELECT COUNT(*) AS n FROM eventlog_7_src_store"])?;
+    assert_eq!(count, "n\n250\n");
+    let (success, _, stderr) = cli(dir, &["db", "execute", "--command", "CREATE TABLE scratch (x)"])?;
+    assert!(!success && stderr.contains("--write"), "writes need --write: {stderr}");
+    let listed = ok(dir, &["stores", "list"])?;
+    assert!(listed.lines().any(|l| l.starts_with("src-store\t250\t250\t")), "{listed}");
+    let info: Value = serde_json::from_str(&ok(dir, &["stores", "info", "src-store", "--json"])?)?;
+    assert_eq!(info["head"], 250);
+    assert_eq!(info["eventCount"], 250);
+    assert_eq!(info["backendId"], old_backend.as_str());
+    assert!(info["lastSyncAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let human = ok(dir, &["stores", "info", "src-store"])?;
+    assert!(human.contains("head:           250"), "{human}");
+
+    // export → import into a new store → identical pulls.
+    let export = dir.join("src.jsonl");
+    ok(dir, &["export", "src-store", "--output", export.to_str().unwrap_or_default()])?;
+    let exported = std::fs::read_to_string(&export)?;
+    assert_eq!(exported.lines().count(), 250);
+    let stdout_export = ok(dir, &["export", "src-store"])?;
+    assert_eq!(stdout_export, exported, "stdout and file exports agree");
+    server.stop().await?;
+
+    ok(dir, &["db", "execute", "--write", "--command", "CREATE TABLE scratch (x)"])?;
+    ok(dir, &["import", "copy-store", export.to_str().unwrap_or_default()])?;
+    let (success, _, stderr) = cli(dir, &["import", "copy-store", export.to_str().unwrap_or_default()])?;
+    assert!(!success && stderr.contains("--replace"), "a non-empty store is refused: {stderr}");
+    ok(dir, &["import", "--replace", "copy-store", export.to_str().unwrap_or_default()])?;
+    // A file that is not a chain is refused and leaves nothing behind.
+    let broken = dir.join("broken.jsonl");
+    let mut lines: Vec<&str> = exported.lines().collect();
+    lines.remove(10);
+    std::fs::write(&broken, lines.join("\n"))?;
+    let (success, _, stderr) = cli(dir, &["import", "broken-store", broken.to_str().unwrap_or_default()])?;
+    assert!(!success && stderr.contains("does not continue the chain"), "{stderr}");
+
+    // reset → a client holding the old backend id gets BackendIdMismatchError.
+    let reset = ok(dir, &["reset", "src-store"])?;
+    assert!(reset.contains("removed 250 events"), "{reset}");
+
+    let server = TestServer::start_in(dir, Some(TOKEN)).await?;
+    let mut c = server.connect("copy-store").await?;
+    assert_eq!(pulled(&mut c, "copy-store").await?, original);
+    let mut broken_client = server.connect("broken-store").await?;
+    assert!(broken_client.pull_seq_nums("broken-store").await?.0.is_empty());
+    let mut s = server.connect("src-store").await?;
+    let id = s.id();
+    s.send(&pull_request(&id, "src-store", Some((&old_backend, 10)), false)).await?;
+    let answer = s.recv().await?;
+    assert_eq!(failure_error(&answer).map(|e| e["_tag"].clone()), Some(json!("BackendIdMismatchError")), "{answer}");
+    let (seqs, new_backend) = s.pull_seq_nums("src-store").await?;
+    assert!(seqs.is_empty());
+    assert_ne!(new_backend, old_backend);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_errors_are_clear() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (success, _, stderr) = cli(tmp.path(), &["stores", "list"])?;
+    assert!(!success && stderr.contains("no database"), "{stderr}");
+    let server = TestServer::start_in(tmp.path(), None).await?;
+    drop(server);
+    let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "missing"])?;
+    assert!(!success && stderr.contains("does not exist"), "{stderr}");
+    let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "bad id"])?;
+    assert!(!success && stderr.contains("invalid storeId"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let config = livestore_sync::ServerConfig {
+        port: 0,
+        data_dir: tmp.path().to_path_buf(),
+        admin_secret: Some("admin-s3cret".into()),
+        shards: 1,
+        ..Default::default()
+    };
+    let server = livestore_sync::start(config).await?;
+    let ws = format!("ws://{}/?storeId=adm&transport=ws", server.local_addr());
+    let mut c = WsClient::connect(&ws).await?;
+    c.push("adm", chain(1, 3), None).await?;
+    let (_, old_backend) = c.pull_seq_nums("adm").await?;
+    let get = |auth: &str| format!("GET /admin/stores/adm HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    let (status, _) = http_request(server.local_addr(), &get("")).await?;
+    assert_eq!(status, 401);
+    let (status, _) = http_request(server.local_addr(), &get("Authorization: Bearer wrong\r\n")).await?;
+    assert_eq!(status, 401);
+    let (status, raw) = http_request(server.local_addr(), &get("Authorization: Bearer admin-s3cret\r\n")).await?;
+    assert_eq!(status, 200, "{raw}");
+    let info: Value = serde_json::from_str(raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default())?;
+    assert_eq!((info["head"].clone(), info["eventCount"].clone()), (json!(3), json!(3)));
+    let reset = "POST /admin/stores/adm/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let (status, raw) = http_request(server.local_addr(), reset).await?;
+    assert_eq!(status, 200, "{raw}");
+    // Connected clients are told to reconnect; the old backend id is refused.
+    assert_eq!(c.recv_close().await?, Some(1012));
+    let mut c = WsClient::connect(&ws).await?;
+    let (_, push) = c.push("adm", chain(4, 4), Some(&old_backend)).await?;
+    assert_eq!(failure_error(&push).map(|e| e["_tag"].clone()), Some(json!("BackendIdMismatchError")));
+    let (_, fresh) = c.push("adm", chain(1, 1), None).await?;
+    assert!(is_push_ack(&fresh), "{fresh}");
+    let (status, _) = http_request(
+        server.local_addr(),
+        "GET /admin/stores/nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    assert_eq!(status, 404);
+    server.shutdown().await?;
+    Ok(())
+}
