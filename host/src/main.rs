@@ -14,18 +14,19 @@ fn main() -> Result<()> {
     let dev_vars = cli_probe.unwrap_or_else(|| PathBuf::from(".dev.vars"));
     livestore_sync::dev_vars::load(&dev_vars).map_err(|e| anyhow::anyhow!("reading {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
+    // Not held while serving: the log writer needs stdout from other threads.
+    let out = || std::io::stdout().lock();
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Db { data, command: DbCommand::Tables } => cli::db_tables(&data.data_dir, &mut out),
+        Command::Db { data, command: DbCommand::Tables } => cli::db_tables(&data.data_dir, &mut out()),
         Command::Db { data, command: DbCommand::Execute { command, write } } => {
-            cli::db_execute(&data.data_dir, &command, write, &mut out)
+            cli::db_execute(&data.data_dir, &command, write, &mut out())
         }
         Command::Stores { data, command: StoresCommand::List { json } } => {
-            cli::stores_list(&data.data_dir, json, &mut out)
+            cli::stores_list(&data.data_dir, json, &mut out())
         }
         Command::Stores { data, command: StoresCommand::Info { store, json } } => {
-            cli::stores_info(&data.data_dir, &store, json, &mut out)
+            cli::stores_info(&data.data_dir, &store, json, &mut out())
         }
         Command::Export { data, store, output } => {
             let n = cli::export(&data.data_dir, &store, output.as_deref())?;
@@ -51,9 +52,13 @@ fn serve(args: ServeArgs) -> Result<()> {
     } else {
         args.log_level.clone()
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    if args.log_format == "json" {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        use std::io::IsTerminal;
+        tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
+    }
     let config = ServerConfig {
         host: args.host,
         port: args.port,

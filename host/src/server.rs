@@ -222,7 +222,7 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             return res;
         }
-        (_, path, None) if path.starts_with("/admin/") => return admin(&req, &state).await,
+        (_, path, None) if path.starts_with("/admin/") => return admin(req, &state).await,
         _ => {}
     }
     let Some(transport) = params.transport else {
@@ -255,18 +255,46 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
 
 /// `GET /admin/stores/{id}` (info) and `POST /admin/stores/{id}/reset`, with
 /// `Authorization: Bearer <admin secret>`; off unless an admin secret is configured.
-async fn admin(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
-    let Some(secret) = &state.config.admin_secret else {
+/// `POST /admin/stores/{id}` also takes the LiveStore admin messages the reference defines
+/// but never wired: `{"_tag":"SyncMessage.AdminInfoRequest","adminSecret":…}` and
+/// `{"_tag":"SyncMessage.AdminResetRoomRequest","adminSecret":…}`.
+async fn admin(req: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
+    let Some(secret) = state.config.admin_secret.clone() else {
         return text(StatusCode::NOT_FOUND, "admin endpoints are disabled (set --admin-secret / ADMIN_SECRET)\n");
     };
-    if !token_matches(bearer_token(req).as_deref(), secret) {
-        return text(StatusCode::UNAUTHORIZED, "admin endpoints need Authorization: Bearer <admin secret>\n");
-    }
-    let path = req.uri().path().trim_end_matches('/');
+    let path = req.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.split('/').collect();
-    let (store_id, action) = match (req.method(), parts.as_slice()) {
+    let method = req.method().clone();
+    let mut presented = bearer_token(&req);
+    let mut livestore_message = None;
+    let (store_id, action) = match (&method, parts.as_slice()) {
         (&Method::GET, ["", "admin", "stores", id]) => (*id, AdminAction::Info),
         (&Method::POST, ["", "admin", "stores", id, "reset"]) => (*id, AdminAction::Reset),
+        (&Method::POST, ["", "admin", "stores", id]) => {
+            let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return text(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")),
+            };
+            let msg: serde_json::Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return text(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}\n")),
+            };
+            if presented.is_none() {
+                presented = msg["adminSecret"].as_str().map(str::to_string);
+            }
+            let action = match msg["_tag"].as_str() {
+                Some("SyncMessage.AdminInfoRequest") => AdminAction::Info,
+                Some("SyncMessage.AdminResetRoomRequest") => AdminAction::Reset,
+                other => {
+                    let m = format!(
+                        "unknown admin message {other:?}: expected SyncMessage.AdminInfoRequest or SyncMessage.AdminResetRoomRequest\n"
+                    );
+                    return text(StatusCode::BAD_REQUEST, m);
+                }
+            };
+            livestore_message = Some(action);
+            (*id, action)
+        }
         _ => {
             return text(
                 StatusCode::NOT_FOUND,
@@ -274,6 +302,9 @@ async fn admin(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes
             )
         }
     };
+    if !token_matches(presented.as_deref(), &secret) {
+        return text(StatusCode::UNAUTHORIZED, "admin endpoints need Authorization: Bearer <admin secret>\n");
+    }
     if let Err(e) = validate_store_id(store_id) {
         return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
@@ -284,6 +315,14 @@ async fn admin(req: &Request<Incoming>, state: &AppState) -> Response<Full<Bytes
     }
     match rx.await {
         Ok(Ok(v)) => {
+            let v = match livestore_message {
+                None => v,
+                Some(AdminAction::Info) => serde_json::json!({
+                    "_tag": "SyncMessage.AdminInfoResponse",
+                    "info": { "durableObjectId": &*store_id, "store": v },
+                }),
+                Some(AdminAction::Reset) => serde_json::json!({ "_tag": "SyncMessage.AdminResetRoomResponse" }),
+            };
             let mut res = Response::new(Full::new(Bytes::from(v.to_string())));
             res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             res

@@ -1,0 +1,132 @@
+//! The `livestore-sync serve` binary: configuration from flags and `.dev.vars`, serving, and a
+//! graceful stop on SIGTERM that keeps every acknowledged event.
+
+use anyhow::{bail, Context, Result};
+use livestore_sync_tests::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Served {
+    child: Child,
+    addr: std::net::SocketAddr,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // A failed assertion must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<Served> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("AUTH_TOKEN")
+        .env("LIVESTORE_SYNC_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting livestore-sync serve")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("no 'listening' line")?;
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap_or_default().parse()?;
+            return Ok(Served { child, addr, log: rx });
+        }
+    }
+}
+
+fn wait_for_log(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .with_context(|| format!("no log line with {needle:?}"))?;
+        if line.contains(needle) {
+            return Ok(line);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_dev_vars_serves_and_stops_gracefully_on_sigterm() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    std::fs::write(tmp.path().join(".dev.vars"), format!("# seed config\nAUTH_TOKEN=\"{TOKEN}\"\n"))?;
+    let mut served = serve(tmp.path(), &[])?;
+    let base = format!("ws://{}", served.addr);
+
+    // The token from .dev.vars is enforced.
+    let refused = format!("{base}/?storeId=srv&transport=ws");
+    match tokio_tungstenite::connect_async(&refused).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status().as_u16(), 400),
+        other => bail!("a connection without the .dev.vars token must be refused: {:?}", other.map(|_| ())),
+    }
+    let payload = urlencode(&urlencode(&serde_json::json!({ "authToken": TOKEN }).to_string()));
+    let mut c = WsClient::connect(&format!("{base}/?storeId=srv&payload={payload}&transport=ws")).await?;
+    let (_, ack) = c.push("srv", chain(1, 20), None).await?;
+    assert!(is_push_ack(&ack), "{ack}");
+    let line = wait_for_log(&served.log, "push store=srv")?;
+    assert!(line.contains("events=20") && line.contains("result=ok") && line.contains("client=client-raw"), "{line}");
+    assert!(!line.contains(TOKEN), "tokens never appear in logs: {line}");
+    let (status, _) = http_request(served.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert_eq!(status, 200);
+
+    let kill = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status()?;
+    assert!(kill.success());
+    assert_eq!(c.recv_close().await?, Some(1001));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = served.child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            served.child.kill()?;
+            bail!("the server did not stop within 20 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+
+    // Everything acknowledged is there after the restart.
+    let mut served = serve(tmp.path(), &[])?;
+    let mut c = WsClient::connect(&format!("ws://{}/?storeId=srv&payload={payload}&transport=ws", served.addr)).await?;
+    assert_eq!(c.pull_seq_nums("srv").await?.0, (1..=20).collect::<Vec<_>>());
+    served.child.kill()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_and_flags_override_the_environment() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut served = serve(tmp.path(), &["--log-format", "json", "--auth-token", "from-flag"])?;
+    let mut c = WsClient::connect(&format!(
+        "ws://{}/?storeId=j&payload={}&transport=ws",
+        served.addr,
+        urlencode(&serde_json::json!({ "authToken": "from-flag" }).to_string())
+    ))
+    .await?;
+    c.push("j", chain(1, 1), None).await?;
+    let line = wait_for_log(&served.log, "push store=j")?;
+    let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+    assert_eq!(v["level"], "INFO");
+    served.child.kill()?;
+    Ok(())
+}
