@@ -74,6 +74,9 @@ impl Host for WitHost {
         };
         host::report(&event)
     }
+    fn max_push_events(&mut self) -> u32 {
+        host::max_push_events()
+    }
     fn log(&mut self, level: LogLevel, message: &str) {
         let level = match level {
             LogLevel::Debug => types::LogLevel::Debug,

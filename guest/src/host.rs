@@ -51,4 +51,6 @@ pub trait Host {
     fn check_token(&mut self, token: &str) -> bool;
     fn record(&mut self, event: Telemetry);
     fn log(&mut self, level: LogLevel, message: &str);
+    /// The most events one push may carry (a server setting).
+    fn max_push_events(&mut self) -> u32;
 }

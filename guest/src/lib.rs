@@ -8,6 +8,7 @@ pub mod encode;
 pub mod events;
 pub mod host;
 pub mod ids;
+pub mod mem_host;
 pub mod pull;
 pub mod simple;
 pub mod store;

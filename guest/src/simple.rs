@@ -131,9 +131,10 @@ impl StoreSync {
                 return host.send(conn, &error_message("invalid_message", &format!("push: {e}")));
             }
         };
-        if msg.events.is_empty() || msg.events.len() > MAX_EVENTS_PER_PUSH {
+        let limit = (host.max_push_events() as usize).min(MAX_EVENTS_PER_PUSH);
+        if msg.events.is_empty() || msg.events.len() > limit {
             host.record(Telemetry::PushRejected("invalid-payload"));
-            let m = format!("push needs 1 to {MAX_EVENTS_PER_PUSH} events, got {}", msg.events.len());
+            let m = format!("push needs 1 to {limit} events, got {}", msg.events.len());
             return host.send(conn, &error_message("invalid_message", &m));
         }
         if let Some(bad) =

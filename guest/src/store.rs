@@ -180,6 +180,12 @@ impl StoreSync {
         if req.batch.is_empty() {
             return PushOutcome::Ack;
         }
+        let limit = host.max_push_events() as usize;
+        if req.batch.len() > limit {
+            host.record(Telemetry::PushRejected("too-many-events"));
+            let message = format!("a push of {} events exceeds this server's limit of {limit}", req.batch.len());
+            return PushOutcome::Fail(encode::unknown_error("BatchTooLargeError", &message, "validate"));
+        }
         if let Some(received) = req.backend_id.into_option() {
             if received != self.state.backend_id {
                 host.record(Telemetry::PushRejected("backend-id-mismatch"));

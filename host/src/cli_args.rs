@@ -127,6 +127,27 @@ pub struct ServeArgs {
     /// e.g. `--forward-header cookie --forward-header authorization`.
     #[arg(long = "forward-header", env = "LIVESTORE_SYNC_FORWARD_HEADERS", value_delimiter = ',')]
     pub forward_headers: Vec<String>,
+    /// Unsent bytes a connection may queue before it is cut off with close code 1013.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_QUEUE_BYTES", default_value_t = 16 << 20)]
+    pub max_queue_bytes: usize,
+    /// Seconds a socket write may take before the connection is dropped.
+    #[arg(long, env = "LIVESTORE_SYNC_SEND_TIMEOUT_SECS", default_value_t = 30)]
+    pub send_timeout_secs: u64,
+    /// WebSocket connections open at once; more get 503.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+    /// Close connections that sent nothing for this many seconds (0: never). The LiveStore client pings every 10 s.
+    #[arg(long, env = "LIVESTORE_SYNC_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    pub idle_timeout_secs: u64,
+    /// Allowed `Origin` header values (repeatable or comma-separated); requests from other origins get 403.
+    #[arg(long = "allowed-origin", env = "LIVESTORE_SYNC_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// The most events one push may carry; larger pushes are rejected whole.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_PUSH_EVENTS", default_value_t = 1000)]
+    pub max_push_events: u32,
+    /// Store instances open at once; idle stores are evicted and reopened from storage.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_OPEN_STORES", default_value_t = 10_000)]
+    pub max_open_stores: usize,
     /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
     #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
     pub log_level: String,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod cli_args;
+pub mod conn_queue;
 pub mod dev_vars;
 pub mod runtime;
 pub mod server;

@@ -69,6 +69,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_frame_bytes: args.max_frame_bytes,
         cors: args.cors,
         admin_secret: args.admin_secret.filter(|s| !s.is_empty()),
+        max_queue_bytes: args.max_queue_bytes,
+        send_timeout: std::time::Duration::from_secs(args.send_timeout_secs.max(1)),
+        max_connections: args.max_connections,
+        idle_timeout: (args.idle_timeout_secs > 0).then(|| std::time::Duration::from_secs(args.idle_timeout_secs)),
+        allowed_origins: args.allowed_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect(),
+        max_push_events: args.max_push_events.max(1),
+        max_open_stores: args.max_open_stores.max(1),
         forward_headers: args.forward_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

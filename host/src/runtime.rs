@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -23,14 +22,7 @@ pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.w
 /// SHA-256 of [`GUEST_WASM`]; the Cloudflare build checks it to ship the same component.
 pub const GUEST_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/guest.sha256"));
 
-/// A frame or a close queued for one client connection.
-#[derive(Debug)]
-pub enum Outgoing {
-    Text(String),
-    Close(u16, String),
-}
-
-pub type ConnSender = UnboundedSender<Outgoing>;
+pub use crate::conn_queue::{ConnSender, Outgoing};
 
 /// What one shard's instances share: its SQLite connection, its connections' queues and
 /// the configured auth token.
@@ -38,6 +30,7 @@ pub struct ShardIo {
     pub db: Mutex<Db>,
     pub conns: Mutex<HashMap<u64, ConnSender>>,
     pub auth_token: Option<String>,
+    pub max_push_events: u32,
 }
 
 /// The data of one store's wasmtime `Store`.
@@ -120,13 +113,13 @@ impl livestore::sync::connections::Host for HostState {
     fn send(&mut self, conn: u64, frame: String) {
         if let Some(tx) = lock(&self.io.conns).get(&conn) {
             // A closed receiver means the socket is gone; its Closed message follows.
-            let _ = tx.send(Outgoing::Text(frame));
+            tx.send_text(frame);
         }
     }
 
     fn close(&mut self, conn: u64, code: u16, reason: String) {
         if let Some(tx) = lock(&self.io.conns).get(&conn) {
-            let _ = tx.send(Outgoing::Close(code, reason));
+            tx.close(code, reason);
         }
     }
 }
@@ -150,6 +143,10 @@ impl livestore::sync::host::Host for HostState {
             TelemetryEvent::PushRejected(reason) => metrics::counter!(PUSHES_REJECTED, "reason" => reason).increment(1),
             TelemetryEvent::ChunkSent => metrics::counter!(PULL_CHUNKS_SENT).increment(1),
         }
+    }
+
+    fn max_push_events(&mut self) -> u32 {
+        self.io.max_push_events
     }
 
     fn log(&mut self, level: LogLevel, message: String) {

@@ -3,17 +3,20 @@
 //! store shards; it never looks inside a sync frame.
 
 use crate::auth::token_matches;
+use crate::conn_queue::{conn_queue, ConnReceiver, ConnSender};
 use crate::runtime::{OpenInfo, Outgoing, Protocol, SyncRuntime};
-use crate::shard::{AdminAction, ShardMsg, Shards};
+use crate::shard::{AdminAction, ShardMsg, ShardSettings, Shards};
 use crate::storage::Durability;
 use crate::store_id::validate_store_id;
 use crate::sync_params::{SyncParams, Transport};
+use crate::telemetry::CONNECTIONS_REFUSED;
 use crate::telemetry::{self, HTTP_REQUESTS, OPEN_CONNECTIONS};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::ORIGIN;
 use hyper::header::{
     HeaderValue, ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, AUTHORIZATION, CONNECTION,
@@ -24,6 +27,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -58,6 +62,20 @@ pub struct ServerConfig {
     pub forward_headers: Vec<String>,
     /// Enables `/admin/…` (Bearer token).
     pub admin_secret: Option<String>,
+    /// Unsent bytes a connection may have queued before it is cut off (close 1013).
+    pub max_queue_bytes: usize,
+    /// A socket write that takes longer than this drops the connection.
+    pub send_timeout: Duration,
+    /// Open WebSocket connections at once; more get `503`.
+    pub max_connections: usize,
+    /// Close a connection that sent nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// When non-empty, requests whose `Origin` header is not listed get `403`.
+    pub allowed_origins: Vec<String>,
+    /// The most events one push may carry.
+    pub max_push_events: u32,
+    /// Store instances open at once (idle ones are evicted and reopened from storage).
+    pub max_open_stores: usize,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +91,13 @@ impl Default for ServerConfig {
             cors: false,
             forward_headers: Vec::new(),
             admin_secret: None,
+            max_queue_bytes: 16 << 20,
+            send_timeout: Duration::from_secs(30),
+            max_connections: 20_000,
+            idle_timeout: Some(Duration::from_secs(300)),
+            allowed_origins: Vec::new(),
+            max_push_events: 1000,
+            max_open_stores: 10_000,
         }
     }
 }
@@ -81,6 +106,7 @@ struct AppState {
     config: ServerConfig,
     shards: Arc<Shards>,
     next_conn: AtomicU64,
+    open_sockets: AtomicUsize,
     shutdown: watch::Receiver<bool>,
     tracker: TaskTracker,
 }
@@ -127,7 +153,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         config.shards
     };
     let db_path = config.data_dir.join("sync.db");
-    let shards = Arc::new(Shards::start(rt, db_path, config.durability, shard_count, config.auth_token.clone())?);
+    let settings = ShardSettings {
+        shards: shard_count,
+        durability: config.durability,
+        auth_token: config.auth_token.clone(),
+        max_push_events: config.max_push_events,
+        max_open_stores: config.max_open_stores,
+    };
+    let shards = Arc::new(Shards::start(rt, db_path, settings)?);
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("listening on {}:{}", config.host, config.port))?;
@@ -137,6 +170,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         config,
         shards: shards.clone(),
         next_conn: AtomicU64::new(1),
+        open_sockets: AtomicUsize::new(0),
         shutdown: shutdown_rx.clone(),
         tracker: TaskTracker::new(),
     });
@@ -212,6 +246,10 @@ async fn handle(
 async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<Bytes>> {
     if state.config.cors && req.method() == Method::OPTIONS {
         return preflight(&req);
+    }
+    if !origin_allowed(&req, &state.config.allowed_origins) {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => "origin").increment(1);
+        return text(StatusCode::FORBIDDEN, "Origin not allowed\n");
     }
     let params = SyncParams::parse(req.uri().query());
     match (req.method(), req.uri().path(), params.transport) {
@@ -330,6 +368,17 @@ async fn admin(req: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>
         Ok(Err(e)) if e.contains("does not exist") => text(StatusCode::NOT_FOUND, format!("{e}\n")),
         Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+    }
+}
+
+/// Browsers send `Origin`; other clients usually do not and are not limited by the allowlist.
+fn origin_allowed(req: &Request<Incoming>, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    match req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)),
     }
 }
 
@@ -517,9 +566,16 @@ async fn accept_socket(
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
         return text(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key header\n");
     };
+    if state.open_sockets.fetch_add(1, Ordering::AcqRel) >= state.config.max_connections {
+        state.open_sockets.fetch_sub(1, Ordering::AcqRel);
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => "max-connections").increment(1);
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Too many connections; try again later\n");
+    }
+    // Counted from here; the socket task (or the early returns below) give the slot back.
+    let slot = SocketSlot(state.clone());
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let store_id: Arc<str> = store_id.into();
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (out_tx, out_rx) = conn_queue(state.config.max_queue_bytes);
     let (reply_tx, reply_rx) = oneshot::channel();
     let shard = state.shards.route(&store_id).clone();
     let open = ShardMsg::Open { conn, store_id: store_id.clone(), info, out: out_tx.clone(), reply: reply_tx };
@@ -536,13 +592,15 @@ async fn accept_socket(
         .max_message_size(Some(state.config.max_frame_bytes))
         .max_frame_size(Some(state.config.max_frame_bytes));
     let shutdown = state.shutdown.clone();
+    let limits = SocketLimits { send_timeout: state.config.send_timeout, idle_timeout: state.config.idle_timeout };
     state.tracker.spawn(async move {
+        let _slot = slot;
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
         tracing::info!(conn, store_id = %store_id, "connection opened");
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
-                run_socket(ws, conn, store_id.clone(), shard.clone(), out_tx, out_rx, shutdown).await;
+                run_socket(ws, conn, store_id.clone(), shard.clone(), out_tx, out_rx, shutdown, limits).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -563,66 +621,110 @@ async fn accept_socket(
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
+/// One counted WebSocket; dropping it frees the slot.
+struct SocketSlot(Arc<AppState>);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.open_sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SocketLimits {
+    send_timeout: Duration,
+    idle_timeout: Option<Duration>,
+}
+
 /// Pump one WebSocket: frames in → the store's shard; queued frames out → the socket.
+#[allow(clippy::too_many_arguments)]
 async fn run_socket(
     ws: Socket,
     conn: u64,
     store_id: Arc<str>,
     shard: mpsc::UnboundedSender<ShardMsg>,
-    out_tx: mpsc::UnboundedSender<Outgoing>,
-    mut out_rx: mpsc::UnboundedReceiver<Outgoing>,
+    out_tx: ConnSender,
+    mut out_rx: ConnReceiver,
     mut shutdown: watch::Receiver<bool>,
+    limits: SocketLimits,
 ) {
     let (mut sink, mut stream) = ws.split();
     let writer = async move {
         while let Some(out) = out_rx.recv().await {
-            match out {
-                Outgoing::Text(t) => {
-                    if sink.send(Message::text(t)).await.is_err() {
-                        break;
-                    }
-                }
+            let (msg, last) = match out {
+                Outgoing::Text(t) => (Message::text(t), false),
                 Outgoing::Close(code, reason) => {
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
+                    tracing::info!(conn, code, reason = %reason, "closing a connection");
+                    (Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() })), true)
+                }
+            };
+            // A client that does not read must not hold the writer (and its memory) forever.
+            match tokio::time::timeout(limits.send_timeout, sink.send(msg)).await {
+                Ok(Ok(())) if !last => {}
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::info!(conn, "dropping a connection: a socket write timed out");
+                    return;
                 }
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(limits.send_timeout, sink.close()).await;
     };
+    let store_for_reader = store_id.clone();
+    let shard_for_reader = shard.clone();
     let reader = async move {
+        let store_id = store_for_reader;
+        let shard = shard_for_reader;
+        let idle = limits.idle_timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
             tokio::select! {
-                msg = stream.next() => match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        tracing::debug!(conn, frame = %redact_tokens(t.as_str()), "frame in");
-                        let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
-                        if shard.send(frame).is_err() { break; }
+                msg = stream.next() => {
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    match msg {
+                        Some(Ok(Message::Text(t))) => {
+                            tracing::debug!(conn, frame = %redact_tokens(t.as_str()), "frame in");
+                            let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
+                            if shard.send(frame).is_err() { break; }
+                        }
+                        Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                            Ok(text) => { let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text }); }
+                            Err(_) => { out_tx.close(1003, "binary frames must be UTF-8 JSON"); break; }
+                        },
+                        Some(Ok(Message::Close(_))) | None => break,
+                        Some(Ok(_)) => {}
+                        Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                            tracing::info!(conn, store_id = %store_id, error = %e, "closing a connection: frame too large");
+                            out_tx.kill(1009, format!("frame too large: {e}"));
+                            break;
+                        }
+                        Some(Err(e)) => { tracing::debug!(conn, error = %e, "websocket read error"); break; }
                     }
-                    Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
-                        Ok(text) => { let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text }); }
-                        Err(_) => { let _ = out_tx.send(Outgoing::Close(1003, "binary frames must be UTF-8 JSON".into())); break; }
-                    },
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                        tracing::info!(conn, store_id = %store_id, error = %e, "closing a connection: frame too large");
-                        let _ = out_tx.send(Outgoing::Close(1009, format!("frame too large: {e}")));
-                        break;
-                    }
-                    Some(Err(e)) => { tracing::debug!(conn, error = %e, "websocket read error"); break; }
-                },
+                }
+                _ = &mut idle_timer => {
+                    out_tx.close(1001, format!("idle for {} s", idle.as_secs()));
+                    break;
+                }
                 _ = shutdown.changed() => {
-                    let _ = out_tx.send(Outgoing::Close(1001, "server shutting down".into()));
+                    out_tx.close(1001, "server shutting down");
                     break;
                 }
             }
         }
-        // The shard drops its sender on Closed; the writer ends when the queue drains.
-        let _ = shard.send(ShardMsg::Closed { conn, store_id });
     };
-    tokio::join!(writer, reader);
+    tokio::pin!(writer);
+    tokio::pin!(reader);
+    tokio::select! {
+        _ = &mut writer => {}
+        _ = &mut reader => {
+            // The shard drops its sender on Closed; then the writer drains and ends.
+            let _ = shard.send(ShardMsg::Closed { conn, store_id: store_id.clone() });
+            let _ = tokio::time::timeout(limits.send_timeout, &mut writer).await;
+        }
+    }
+    let _ = shard.send(ShardMsg::Closed { conn, store_id });
 }
 
 /// Frame text for debug logs, with every `"authToken":"…"` value masked.

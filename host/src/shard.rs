@@ -2,7 +2,7 @@
 //! component instances of the stores hashed to it and handles their messages in arrival
 //! order, so every store has exactly one serial owner (the Durable Object model).
 
-use crate::runtime::{ConnSender, OpenInfo, Outgoing, ShardIo, StoreInstance, SyncRuntime};
+use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::{Db, Durability};
 use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
@@ -57,34 +57,40 @@ pub enum AdminAction {
     Reset,
 }
 
+/// How the store owners are set up.
+pub struct ShardSettings {
+    pub shards: usize,
+    pub durability: Durability,
+    pub auth_token: Option<String>,
+    pub max_push_events: u32,
+    /// Store instances open at once across all shards (idle ones are evicted first).
+    pub max_open_stores: usize,
+}
+
 pub struct Shards {
     senders: Vec<mpsc::UnboundedSender<ShardMsg>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shards {
-    pub fn start(
-        runtime: Arc<SyncRuntime>,
-        db_path: PathBuf,
-        durability: Durability,
-        count: usize,
-        auth_token: Option<String>,
-    ) -> Result<Shards> {
-        let count = count.max(1);
+    pub fn start(runtime: Arc<SyncRuntime>, db_path: PathBuf, settings: ShardSettings) -> Result<Shards> {
+        let count = settings.shards.max(1);
+        let max_open = settings.max_open_stores.div_ceil(count).max(1);
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
-            let db = Db::open(&db_path, durability)?;
+            let db = Db::open(&db_path, settings.durability)?;
             let io = Arc::new(ShardIo {
                 db: Mutex::new(db),
                 conns: Mutex::new(HashMap::new()),
-                auth_token: auth_token.clone(),
+                auth_token: settings.auth_token.clone(),
+                max_push_events: settings.max_push_events,
             });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("store-shard-{index}"))
-                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new() }.run(rx))
+                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new(), max_open }.run(rx))
                 .context("spawning a store shard thread")?;
             senders.push(tx);
             threads.push(thread);
@@ -118,9 +124,6 @@ impl Shards {
     }
 }
 
-/// Idle store instances a shard keeps before evicting them.
-pub const MAX_IDLE_STORES: usize = 256;
-
 struct OpenStore {
     instance: StoreInstance,
     conns: HashSet<u64>,
@@ -130,6 +133,8 @@ struct ShardLoop {
     runtime: Arc<SyncRuntime>,
     io: Arc<ShardIo>,
     stores: HashMap<Arc<str>, OpenStore>,
+    /// Store instances this shard may hold.
+    max_open: usize,
 }
 
 impl ShardLoop {
@@ -171,7 +176,12 @@ impl ShardLoop {
     /// The store's instance, created on first use.
     fn store(&mut self, store_id: &Arc<str>) -> Result<&mut OpenStore, String> {
         if !self.stores.contains_key(store_id) {
-            self.evict_idle();
+            if self.stores.len() >= self.max_open {
+                self.evict_idle();
+            }
+            if self.stores.len() >= self.max_open {
+                return Err(format!("too many stores open at once ({}); try again later", self.stores.len()));
+            }
             let instance = self.runtime.instantiate(self.io.clone()).map_err(|e| format!("{e:#}"))?;
             self.stores.insert(store_id.clone(), OpenStore { instance, conns: HashSet::new() });
             metrics::gauge!(ACTIVE_STORES).increment(1.0);
@@ -234,7 +244,7 @@ impl ShardLoop {
                     let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
                     for conn in store.conns {
                         if let Some(tx) = conns.remove(&conn) {
-                            let _ = tx.send(Outgoing::Close(1012, "store was reset".into()));
+                            tx.kill(1012, "store was reset");
                         }
                     }
                 }
@@ -261,14 +271,10 @@ impl ShardLoop {
         self.io.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&conn);
     }
 
-    /// Stores without connections keep their instance (HTTP polling stays cheap) until a
-    /// shard holds more than [`MAX_IDLE_STORES`]; then idle ones give their instance back and
-    /// the next request reopens them from storage.
+    /// Stores without connections keep their instance (HTTP polling stays cheap) until the
+    /// shard is full; then idle ones give their instance back and the next request reopens
+    /// them from storage.
     fn evict_idle(&mut self) {
-        let idle = self.stores.values().filter(|s| s.conns.is_empty()).count();
-        if idle < MAX_IDLE_STORES {
-            return;
-        }
         let before = self.stores.len();
         self.stores.retain(|_, s| !s.conns.is_empty());
         metrics::gauge!(ACTIVE_STORES).decrement((before - self.stores.len()) as f64);
@@ -284,7 +290,7 @@ impl ShardLoop {
         let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
         for conn in store.conns {
             if let Some(tx) = conns.remove(&conn) {
-                let _ = tx.send(Outgoing::Close(1011, "internal error in the sync component".into()));
+                tx.kill(1011, "internal error in the sync component");
             }
         }
     }

@@ -11,6 +11,8 @@ pub const PUSHES_REJECTED: &str = "livestore_sync_pushes_rejected_total";
 pub const PUSH_DURATION: &str = "livestore_sync_push_duration_seconds";
 pub const PULL_CHUNKS_SENT: &str = "livestore_sync_pull_chunks_sent_total";
 pub const HTTP_REQUESTS: &str = "livestore_sync_http_rpc_requests_total";
+pub const SLOW_CONSUMERS_CLOSED: &str = "livestore_sync_slow_consumers_closed_total";
+pub const CONNECTIONS_REFUSED: &str = "livestore_sync_connections_refused_total";
 
 /// The process-wide recorder (installed on first use; servers in one process share it).
 pub fn handle() -> &'static PrometheusHandle {
@@ -42,6 +44,8 @@ fn describe() {
     );
     metrics::describe_counter!(PULL_CHUNKS_SENT, "pull chunks sent (catch-up and live broadcasts)");
     metrics::describe_counter!(HTTP_REQUESTS, "LiveStore HTTP-transport requests");
+    metrics::describe_counter!(SLOW_CONSUMERS_CLOSED, "connections cut off because their send queue was full");
+    metrics::describe_counter!(CONNECTIONS_REFUSED, "connections refused, by reason");
 }
 
 /// Make sure the recorder exists before any metric is touched.

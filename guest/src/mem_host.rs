@@ -1,0 +1,162 @@
+//! An in-memory [`Host`]: for unit tests and fuzzing of the sync logic without wasmtime.
+//! Appends are atomic and head-guarded like the real storage.
+
+use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub struct MemStore {
+    pub head: i64,
+    pub backend_id: String,
+    pub events: Vec<EventRow>,
+    pub ids: HashMap<String, i64>,
+}
+
+pub struct MemHost {
+    pub stores: HashMap<String, MemStore>,
+    /// Every frame sent, in order.
+    pub sent: Vec<(u64, String)>,
+    pub closed: Vec<(u64, u16)>,
+    pub token: Option<String>,
+    pub max_push_events: u32,
+    /// Make the next append fail (storage error injection).
+    pub fail_next_append: bool,
+}
+
+impl Default for MemHost {
+    fn default() -> Self {
+        MemHost {
+            stores: HashMap::new(),
+            sent: Vec::new(),
+            closed: Vec::new(),
+            token: None,
+            max_push_events: 1000,
+            fail_next_append: false,
+        }
+    }
+}
+
+impl MemHost {
+    pub fn frames_for(&self, conn: u64) -> Vec<&str> {
+        self.sent.iter().filter(|(c, _)| *c == conn).map(|(_, f)| f.as_str()).collect()
+    }
+}
+
+impl Host for MemHost {
+    fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<StoreState, String> {
+        let s = self
+            .stores
+            .entry(store_id.to_string())
+            .or_insert_with(|| MemStore { backend_id: fresh_backend_id.to_string(), ..MemStore::default() });
+        Ok(StoreState { head: s.head, backend_id: s.backend_id.clone() })
+    }
+
+    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String> {
+        if std::mem::take(&mut self.fail_next_append) {
+            return Err("injected storage failure".into());
+        }
+        let s = self.stores.get_mut(store_id).ok_or("unknown store")?;
+        if s.head != expected_head {
+            return Err(format!("head is {}, expected {expected_head}", s.head));
+        }
+        let mut prev = s.events.last().map_or(0, |e| e.seq_num);
+        for e in events {
+            if e.seq_num <= prev {
+                return Err(format!("seqNum {} is not above {prev}", e.seq_num));
+            }
+            if e.event_id.as_ref().is_some_and(|id| s.ids.contains_key(id)) {
+                return Err("duplicate event id".into());
+            }
+            prev = e.seq_num;
+        }
+        for e in events {
+            if let Some(id) = &e.event_id {
+                s.ids.insert(id.clone(), e.seq_num);
+            }
+            s.events.push(e.clone());
+        }
+        s.head = prev;
+        Ok(())
+    }
+
+    fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>, String> {
+        let s = self.stores.get(store_id).ok_or("unknown store")?;
+        Ok(ids.iter().map(|id| s.ids.get(id).copied()).collect())
+    }
+
+    fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64, String> {
+        let s = self.stores.get(store_id).ok_or("unknown store")?;
+        Ok(s.events.iter().filter(|e| e.created_at.as_str() <= timestamp).map(|e| e.seq_num).max().unwrap_or(0))
+    }
+
+    fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64, String> {
+        let s = self.stores.get(store_id).ok_or("unknown store")?;
+        Ok(s.events.iter().filter(|e| e.seq_num > cursor).count() as u64)
+    }
+
+    fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String> {
+        let s = self.stores.get(store_id).ok_or("unknown store")?;
+        Ok(s.events.iter().filter(|e| e.seq_num > cursor).take(limit as usize).cloned().collect())
+    }
+
+    fn send(&mut self, conn: u64, frame: &str) {
+        self.sent.push((conn, frame.to_string()));
+    }
+
+    fn close(&mut self, conn: u64, code: u16, _reason: &str) {
+        self.closed.push((conn, code));
+    }
+
+    fn check_token(&mut self, token: &str) -> bool {
+        self.token.as_deref().is_none_or(|t| t == token)
+    }
+
+    fn record(&mut self, _event: Telemetry) {}
+
+    fn log(&mut self, _level: LogLevel, _message: &str) {}
+
+    fn max_push_events(&mut self) -> u32 {
+        self.max_push_events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Protocol, StoreSync};
+
+    fn push(id: &str, seqs: &[(i64, i64)]) -> String {
+        let batch: Vec<String> = seqs
+            .iter()
+            .map(|(s, p)| format!(r#"{{"name":"e","args":{{"n":{s}}},"seqNum":{s},"parentSeqNum":{p},"clientId":"c","sessionId":"s"}}"#))
+            .collect();
+        format!(
+            r#"{{"_tag":"Request","id":"{id}","tag":"SyncWsRpc.Push","payload":{{"storeId":"s","batch":[{}],"backendId":{{"_tag":"None"}}}}}}"#,
+            batch.join(",")
+        )
+    }
+
+    #[test]
+    fn a_storage_failure_rejects_the_push_and_keeps_the_head() {
+        let mut host = MemHost::default();
+        let mut sync = StoreSync::open(&mut host, "s").unwrap();
+        sync.connection_opened(1, Protocol::LiveStore, true, None);
+        host.fail_next_append = true;
+        sync.frame(&mut host, 1, &push("1", &[(1, 0)]));
+        assert!(host.sent[0].1.contains("StorageError"), "{}", host.sent[0].1);
+        assert_eq!(sync.head(), 0);
+        sync.frame(&mut host, 1, &push("2", &[(1, 0)]));
+        assert!(host.sent[1].1.contains(r#""value":{}"#), "{}", host.sent[1].1);
+        assert_eq!(sync.head(), 1);
+    }
+
+    #[test]
+    fn batches_over_the_limit_are_rejected_whole() {
+        let mut host = MemHost { max_push_events: 2, ..MemHost::default() };
+        let mut sync = StoreSync::open(&mut host, "s").unwrap();
+        sync.connection_opened(1, Protocol::LiveStore, true, None);
+        sync.frame(&mut host, 1, &push("1", &[(1, 0), (2, 1), (3, 2)]));
+        assert!(host.sent[0].1.contains("BatchTooLargeError"), "{}", host.sent[0].1);
+        assert!(host.stores["s"].events.is_empty());
+    }
+}
