@@ -19,6 +19,7 @@ fi
 step "cargo fmt --check"
 cargo fmt --all --check
 (cd guest && cargo fmt --check)
+(cd guest/fuzz && cargo fmt --check)
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -28,5 +29,28 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "guest unit tests (native)"
 (cd guest && cargo test --locked)
 
+step "fuzz smoke run (cargo fuzz, ${FUZZ_SECONDS:=15} s per target; longer: FUZZ_SECONDS=600 bash scripts/test.sh)"
+if ! rustup toolchain list | grep -q '^nightly'; then
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+for target in frame_decode push_validation simple_protocol; do
+  mkdir -p "$corpus/$target"
+  # New inputs go to the scratch corpus; the committed seeds stay untouched. A crash, a leak,
+  # an allocation over 256 MiB or RSS over 1 GiB fails the run.
+  if ! (cd guest && cargo +nightly fuzz run "$target" "$corpus/$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$FUZZ_SECONDS" -max_len=4096 -rss_limit_mb=1024 -malloc_limit_mb=256 >"$corpus/$target.log" 2>&1); then
+    tail -60 "$corpus/$target.log"
+    echo "fuzz target $target failed (crash input in guest/fuzz/artifacts/$target/)"
+    exit 1
+  fi
+  echo "$target: $(grep -E '^Done' "$corpus/$target.log")"
+done
+
 step "workspace tests (server, raw-frame conformance, real client)"
 cargo test --workspace --locked
+

@@ -22,6 +22,10 @@ impl Drop for Served {
 }
 
 fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<Served> {
+    serve_env(dir, extra, &[])
+}
+
+fn serve_env(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Result<Served> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir.join("data"))
@@ -30,6 +34,7 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<Served> {
         .env_remove("AUTH_TOKEN")
         .env("LIVESTORE_SYNC_LOG_FORMAT", "text")
         .env("NO_COLOR", "1")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -128,5 +133,36 @@ async fn json_logs_and_flags_override_the_environment() -> Result<()> {
     let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
     assert_eq!(v["level"], "INFO");
     served.child.kill()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_appear_in_logs_even_at_debug_level() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let secret = "tok-9f8e7d6c5b4a";
+    let served = serve_env(tmp.path(), &["--auth-token", secret], &[("DEBUG", "*")])?;
+    let payload = urlencode(&urlencode(&serde_json::json!({ "authToken": secret }).to_string()));
+    let mut c = WsClient::connect(&format!("ws://{}/?storeId=t&payload={payload}&transport=ws", served.addr)).await?;
+    let mut req = push_request("1", "t", chain(1, 1), None);
+    req["payload"]["payload"] = serde_json::json!({ "authToken": secret });
+    c.send(&req).await?;
+    assert!(is_push_ack(&c.recv().await?));
+    // A refused token must not be echoed either.
+    let bad = urlencode(&urlencode(&serde_json::json!({ "authToken": "wrong-tok-123" }).to_string()));
+    assert!(WsClient::connect(&format!("ws://{}/?storeId=t&payload={bad}&transport=ws", served.addr)).await.is_err());
+    drop(c);
+    let mut lines = Vec::new();
+    while let Ok(line) = served.log.recv_timeout(Duration::from_millis(500)) {
+        lines.push(line);
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("frame in") && l.contains("***")),
+        "frames are logged at debug with the token masked:\n{}",
+        lines.join("\n")
+    );
+    assert!(lines.iter().any(|l| l.contains("push store=t")));
+    for line in &lines {
+        assert!(!line.contains(secret) && !line.contains("wrong-tok-123"), "a token leaked into the log: {line}");
+    }
     Ok(())
 }

@@ -34,13 +34,31 @@ impl TestServer {
     }
 
     pub async fn start_in(data_dir: &Path, token: Option<&str>) -> Result<TestServer> {
-        let config = ServerConfig {
+        Self::start_with(data_dir, token, |_| {}).await
+    }
+
+    /// A server on a fresh data directory, with `tweak` applied to the default test config.
+    pub async fn start_configured(tweak: impl FnOnce(&mut ServerConfig)) -> Result<TestServer> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_with(&dir, Some(TOKEN), tweak).await?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
+    pub async fn start_with(
+        data_dir: &Path,
+        token: Option<&str>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Result<TestServer> {
+        let mut config = ServerConfig {
             port: 0,
             data_dir: data_dir.to_path_buf(),
             auth_token: token.map(str::to_string),
             shards: 2,
             ..ServerConfig::default()
         };
+        tweak(&mut config);
         let server = livestore_sync::start(config).await?;
         let addr = server.local_addr();
         Ok(TestServer { server: Some(server), addr, data_dir: data_dir.to_path_buf(), _tmp: None })
@@ -133,15 +151,22 @@ impl WsClient {
         }
     }
 
-    /// Wait for the close frame; returns its code.
+    /// Wait for the close frame (skipping other frames); returns its code.
     pub async fn recv_close(&mut self) -> Result<Option<u16>> {
+        Ok(self.recv_close_reason().await?.0)
+    }
+
+    /// Wait for the close frame (skipping other frames); returns its code and reason.
+    pub async fn recv_close_reason(&mut self) -> Result<(Option<u16>, String)> {
         loop {
             match tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await {
                 Err(_) => bail!("no close within {FRAME_TIMEOUT:?}"),
-                Ok(None) => return Ok(None),
-                Ok(Some(Ok(Message::Close(frame)))) => return Ok(frame.map(|f| u16::from(f.code))),
+                Ok(None) => return Ok((None, String::new())),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Ok(frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or_default())
+                }
                 Ok(Some(Ok(_))) => continue,
-                Ok(Some(Err(_))) => return Ok(None),
+                Ok(Some(Err(_))) => return Ok((None, String::new())),
             }
         }
     }
@@ -191,6 +216,20 @@ impl WsClient {
         let backend =
             responses.first().map(|r| r["backendId"].as_str().unwrap_or_default().to_string()).unwrap_or_default();
         Ok((responses.iter().flat_map(seq_nums).collect(), backend))
+    }
+
+    /// Connect with extra request headers (e.g. `Origin`).
+    pub async fn connect_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<WsClient> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request()?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())?,
+                v.parse()?,
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.with_context(|| format!("connecting to {url}"))?;
+        Ok(WsClient { ws, next_id: 0 })
     }
 
     pub async fn close(mut self) -> Result<()> {
