@@ -48,7 +48,8 @@ fn start(dir: &Path) -> Result<Server> {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("server did not start")?;
+        let line =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("server did not start")?;
         if let Some(rest) = line.split("listening on ws://").nth(1) {
             let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
             return Ok(Server { child, addr });
@@ -62,7 +63,8 @@ type Acked = Arc<Mutex<HashMap<(String, i64), Value>>>;
 /// Push small chains until the connection dies, rebasing on ServerAheadError.
 async fn pusher(addr: String, store: &'static str, who: String, acked: Acked) {
     let payload = urlencode(&urlencode(&json!({ "authToken": TOKEN }).to_string()));
-    let Ok(mut c) = WsClient::connect(&format!("ws://{addr}/?storeId={store}&payload={payload}&transport=ws")).await else {
+    let Ok(mut c) = WsClient::connect(&format!("ws://{addr}/?storeId={store}&payload={payload}&transport=ws")).await
+    else {
         return;
     };
     let mut head = 0i64;
@@ -100,12 +102,12 @@ fn verify(dir: &Path, acked: &Acked) -> Result<HashMap<String, String>> {
     let mut backends = HashMap::new();
     for store in STORES {
         let table = format!("eventlog_7_{}", store.replace('-', "_"));
-        let (head, backend): (i64, String) = db.query_row(
-            "SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1",
-            [store],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let mut stmt = db.prepare(&format!("SELECT seqNum, parentSeqNum, name, args, clientId FROM \"{table}\" ORDER BY seqNum"))?;
+        let (head, backend): (i64, String) =
+            db.query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let mut stmt =
+            db.prepare(&format!("SELECT seqNum, parentSeqNum, name, args, clientId FROM \"{table}\" ORDER BY seqNum"))?;
         let rows: Vec<(i64, i64, String, String, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -135,9 +137,19 @@ async fn trial(dir: &Path, acked: &Acked, graceful: bool) -> Result<()> {
     let mut server = start(dir)?;
     let mut tasks = Vec::new();
     for p in 0..3 {
-        tasks.push(tokio::spawn(pusher(server.addr.clone(), STORES[0], format!("a{p}-{}", random_below(1 << 30)), acked.clone())));
+        tasks.push(tokio::spawn(pusher(
+            server.addr.clone(),
+            STORES[0],
+            format!("a{p}-{}", random_below(1 << 30)),
+            acked.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(pusher(server.addr.clone(), STORES[1], format!("b-{}", random_below(1 << 30)), acked.clone())));
+    tasks.push(tokio::spawn(pusher(
+        server.addr.clone(),
+        STORES[1],
+        format!("b-{}", random_below(1 << 30)),
+        acked.clone(),
+    )));
     tokio::time::sleep(Duration::from_millis(150 + random_below(450))).await;
     if graceful {
         let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status()?;

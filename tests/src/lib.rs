@@ -223,10 +223,8 @@ impl WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = url.into_client_request()?;
         for (k, v) in headers {
-            req.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())?,
-                v.parse()?,
-            );
+            req.headers_mut()
+                .insert(tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())?, v.parse()?);
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await.with_context(|| format!("connecting to {url}"))?;
         Ok(WsClient { ws, next_id: 0 })

@@ -20,7 +20,9 @@ async fn a_frame_over_the_limit_closes_with_1009_and_the_server_keeps_serving() 
     let server = TestServer::start_configured(|c| c.max_frame_bytes = 64 * 1024).await?;
     let store = unique_store("big-frame");
     let mut c = server.connect(&store).await?;
-    let huge = vec![json!({ "name": "x", "args": "y".repeat(100_000), "seqNum": 1, "parentSeqNum": 0, "clientId": "c", "sessionId": "s" })];
+    let huge = vec![
+        json!({ "name": "x", "args": "y".repeat(100_000), "seqNum": 1, "parentSeqNum": 0, "clientId": "c", "sessionId": "s" }),
+    ];
     c.send(&push_request("1", &store, huge, None)).await?;
     assert_eq!(c.recv_close().await?, Some(1009));
     let mut again = server.connect(&store).await?;
@@ -162,7 +164,10 @@ async fn a_live_puller_that_stops_reading_is_cut_off_without_stalling_others() -
 async fn origins_outside_the_allowlist_are_refused() -> Result<()> {
     let server = TestServer::start_configured(|c| c.allowed_origins = vec!["https://app.example".into()]).await?;
     let url = server.sync_url(&unique_store("origin"), TOKEN);
-    assert_eq!(refused_status(WsClient::connect_with_headers(&url, &[("Origin", "https://evil.example")]).await), Some(403));
+    assert_eq!(
+        refused_status(WsClient::connect_with_headers(&url, &[("Origin", "https://evil.example")]).await),
+        Some(403)
+    );
     WsClient::connect_with_headers(&url, &[("Origin", "https://app.example")]).await?;
     WsClient::connect(&url).await?; // non-browser clients send no Origin
     Ok(())
