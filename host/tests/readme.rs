@@ -38,7 +38,7 @@ fn cli_args(line: &str) -> Option<Vec<String>> {
     let words: Vec<String> = words.into_iter().skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
     match words.first().map(String::as_str) {
         Some("livestore-sync") => Some(words[1..].to_vec()),
-        Some("cargo") if words.iter().any(|w| w == "livestore-sync") => {
+        Some("cargo") if words.get(1).is_some_and(|w| w == "run") && words.iter().any(|w| w == "livestore-sync") => {
             let dash = words.iter().position(|w| w == "--")?;
             Some(words[dash + 1..].to_vec())
         }
