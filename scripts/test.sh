@@ -51,6 +51,12 @@ for target in frame_decode push_validation simple_protocol; do
   echo "$target: $(grep -E '^Done' "$corpus/$target.log")"
 done
 
+step "bench smoke run (tiny sizes, native server only: the harness cannot rot)"
+if [ ! -d bench/node_modules/ws ]; then
+  npm ci --prefix bench --no-audit --no-fund
+fi
+node bench/run.mjs --smoke
+
 step "workspace tests (server, raw-frame conformance, real client)"
 cargo test --workspace --locked
 

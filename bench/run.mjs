@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+// The benchmark harness: starts each server itself, runs every scenario against it, and prints
+// one table with each figure and the ratio to the reference (@livestore/sync-cf 0.4.0 on local
+// workerd). Usage (from the repo root):
+//   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE]
+// --smoke: tiny sizes, native server only (debug build is fine); part of the test command.
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '..')
+const argv = process.argv.slice(2)
+const flag = (name) => argv.includes(`--${name}`)
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? argv[i + 1] : dflt
+}
+const smoke = flag('smoke')
+const runs = Number(opt('runs', smoke ? 1 : 3))
+const skipReference = smoke || flag('skip-reference')
+const TOKEN = 'insecure-token-change-me'
+const sizes = smoke
+  ? { events: 300, fanout: 5, fanoutBig: 20, rounds: 10, seconds: 1, stores: 20, pushes: 3, idle: 200 }
+  : { events: 10000, fanout: 20, fanoutBig: 1000, rounds: 100, seconds: 10, stores: 1000, pushes: 10, idle: 10000 }
+const profile = opt('profile', smoke ? 'debug' : 'release')
+const log = (...a) => console.error('#', ...a)
+
+// Many sockets: the idle-connection scenario needs file descriptors.
+try {
+  execFileSync('bash', ['-c', 'ulimit -n 65536'])
+} catch {}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+async function waitHttp(url, timeoutMs, ok = (s) => s === 200) {
+  const started = performance.now()
+  for (;;) {
+    try {
+      const res = await fetch(url)
+      await res.text()
+      if (ok(res.status)) return performance.now() - started
+    } catch {}
+    if (performance.now() - started > timeoutMs) throw new Error(`${url} not ready within ${timeoutMs} ms`)
+    await sleep(5)
+  }
+}
+const node = (script, args, { timeoutMs = 20 * 60_000 } = {}) => {
+  const r = spawnSync(process.execPath, [path.join(here, script), ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26 })
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`)
+  return r.stdout
+}
+const lastJson = (out) => JSON.parse(out.trim().split('\n').at(-1))
+const benchJson = (url, pid, extra) => {
+  const file = path.join(os.tmpdir(), `bench-${process.pid}-${Math.random().toString(36).slice(2)}.json`)
+  node('bench.mjs', [url, '--runs', String(runs), '--json', file, ...(pid ? ['--pid', String(pid)] : []), ...extra])
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'))
+  fs.rmSync(file)
+  return j
+}
+
+// ------------------------------------------------------------------ servers
+function buildNative() {
+  const args = ['build', '-p', 'livestore-sync', '-p', 'livestore-sync-bench', ...(profile === 'release' ? ['--release'] : [])]
+  log(`cargo ${args.join(' ')}`)
+  const r = spawnSync('cargo', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (r.status !== 0) throw new Error('cargo build failed')
+  return path.join(root, 'target', profile, 'livestore-sync')
+}
+
+async function startNative(bin, port, dataDir) {
+  const child = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--auth-token', TOKEN, '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  const readyMs = await waitHttp(`http://127.0.0.1:${port}/health`, 60_000)
+  return { child, pid: child.pid, readyMs, url: `http://127.0.0.1:${port}` }
+}
+
+async function stop(server) {
+  if (!server) return
+  const exited = new Promise((r) => server.child.once('exit', r))
+  server.child.kill('SIGTERM')
+  await Promise.race([exited, sleep(15_000)])
+  if (server.child.exitCode === null) server.child.kill('SIGKILL')
+}
+
+function prepareReference() {
+  const dir = path.join(os.tmpdir(), 'livestore-sync-bench-reference')
+  const shared = path.resolve(root, '..', 'shared', 'reference')
+  if (!fs.existsSync(path.join(dir, 'node_modules', 'wrangler'))) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.cpSync(shared, dir, { recursive: true })
+    log('npm ci in a copy of ../shared/reference (wrangler + @livestore/sync-cf 0.4.0)')
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
+    if (r.status !== 0) throw new Error('npm ci for the reference failed')
+  }
+  fs.rmSync(path.join(dir, '.wrangler'), { recursive: true, force: true })
+  return dir
+}
+
+async function startReference(dir, port) {
+  const started = performance.now()
+  const child = spawn('npx', ['wrangler', 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port)], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'ignore'],
+    detached: true,
+  })
+  await waitHttp(`http://127.0.0.1:${port}/`, 120_000)
+  const readyMs = performance.now() - started
+  // RSS is measured on workerd, the process that serves (bench.mjs --pid auto finds it).
+  return { child: { ...child, kill: (sig) => process.kill(-child.pid, sig), once: child.once.bind(child), exitCode: null }, pid: 'auto', readyMs, url: `http://127.0.0.1:${port}` }
+}
+
+// ------------------------------------------------------------------ scenarios
+async function measure(name, server) {
+  const r = { readyMs: server.readyMs }
+  log(`${name}: push, cold pull, fan-out (${sizes.fanout}), contention`)
+  const main = benchJson(server.url, server.pid, ['--events', String(sizes.events), '--fanout-clients', String(sizes.fanout), '--rounds', String(sizes.rounds), '--seconds', String(sizes.seconds)])
+  Object.assign(r, main.summary, { pushBatchP50: median(main.runs.map((x) => x.push?.batchP50)) })
+  log(`${name}: fan-out (${sizes.fanoutBig})`)
+  const big = benchJson(server.url, undefined, ['--only', 'fanout', '--fanout-clients', String(sizes.fanoutBig), '--rounds', String(Math.min(sizes.rounds, 30))])
+  r.fanoutBigP50 = big.summary.fanoutP50
+  r.fanoutBigP99 = big.summary.fanoutP99
+  log(`${name}: many stores (${sizes.stores} × ${sizes.pushes})`)
+  const many = []
+  for (let i = 0; i < runs; i++) many.push(lastJson(node('scenarios.mjs', ['many-stores', server.url, '--stores', String(sizes.stores), '--pushes', String(sizes.pushes)])).pushesPerSec)
+  r.manyStoresPushesPerSec = median(many)
+  log(`${name}: ${sizes.idle} idle connections`)
+  if (server.pid !== 'auto') {
+    r.idleRssMiB = lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(server.pid)])).rssMiB
+  } else {
+    const pids = workerdPids(server.url)
+    const before = pids.reduce((a, p) => a + rss(p), 0)
+    lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(pids[0] ?? 0)]))
+    r.idleRssMiB = Math.max(before, pids.reduce((a, p) => a + rss(p), 0))
+  }
+  return r
+}
+
+function workerdPids(url) {
+  const port = new URL(url).port
+  try {
+    const out = execFileSync('bash', ['-c', `pgrep -af workerd | grep -- "entry=[^ ]*:${port}" | cut -d' ' -f1`], { encoding: 'utf8' })
+    return out.split('\n').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+const rss = (pid) => {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) / 1024
+  } catch {
+    return 0
+  }
+}
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b)
+  return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined
+}
+
+/// Time spent inside the component per push (validate, commit, publish), from /metrics.
+async function componentShare(url, pushBatchP50) {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const sum = Number(text.match(/^livestore_sync_push_duration_seconds_sum (\S+)/m)?.[1])
+  const count = Number(text.match(/^livestore_sync_push_duration_seconds_count (\S+)/m)?.[1])
+  const insideMs = (sum / count) * 1000
+  return { insideMs, share: pushBatchP50 ? insideMs / pushBatchP50 : undefined }
+}
+
+// ------------------------------------------------------------------ main
+const results = { date: new Date().toISOString(), host: `${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model}`, runs, sizes, native: {}, reference: undefined, baselines: {} }
+const bin = buildNative()
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'livestore-sync-bench-'))
+let server
+try {
+  // Start-up: without and with the compiled-component cache.
+  const dataDir = path.join(tmp, 'data')
+  server = await startNative(bin, 18787, dataDir)
+  results.native.readyUncachedMs = server.readyMs
+  await stop(server)
+  const readies = []
+  for (let i = 0; i < Math.max(runs, 3); i++) {
+    server = await startNative(bin, 18787, dataDir)
+    readies.push(server.readyMs)
+    if (i < Math.max(runs, 3) - 1) await stop(server)
+  }
+  results.native.readyCachedMs = median(readies)
+  Object.assign(results.native, await measure('native', server))
+  Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
+  await stop(server)
+  server = undefined
+
+  const targetDir = path.join(root, 'target', profile)
+  results.baselines.sqlite = lastJson(execFileSync(path.join(targetDir, 'sqlite_baseline'), [String(sizes.events), '100', String(runs)], { encoding: 'utf8' }))
+  results.baselines.wsEcho = lastJson(execFileSync(path.join(targetDir, 'ws_echo'), [String(smoke ? 500 : 10000), '300'], { encoding: 'utf8' }))
+
+  if (!skipReference) {
+    const refDir = prepareReference()
+    server = await startReference(refDir, 18788)
+    results.reference = { readyUncachedMs: server.readyMs, ...(await measure('reference', server)) }
+    await stop(server)
+    server = undefined
+  }
+} finally {
+  await stop(server)
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
+
+// ------------------------------------------------------------------ table
+const rows = [
+  ['push throughput (events/s, 10k, batches of 100)', 'pushEventsPerSec', 'higher'],
+  ['cold pull of all events (ms)', 'coldPullMs', 'lower'],
+  [`fan-out p50, ${sizes.fanout} live pullers (ms)`, 'fanoutP50', 'lower'],
+  [`fan-out p99, ${sizes.fanout} live pullers (ms)`, 'fanoutP99', 'lower'],
+  [`fan-out p50, ${sizes.fanoutBig} live pullers (ms)`, 'fanoutBigP50', 'lower'],
+  [`fan-out p99, ${sizes.fanoutBig} live pullers (ms)`, 'fanoutBigP99', 'lower'],
+  ['contention, 4 pushers (accepted events/s)', 'contention_pull_eventsPerSec', 'higher'],
+  [`many stores ${sizes.stores} × ${sizes.pushes} pushes (pushes/s)`, 'manyStoresPushesPerSec', 'higher'],
+  [`RSS with ${sizes.idle} idle connections (MiB)`, 'idleRssMiB', 'lower'],
+  ['ready after start, no cache (ms)', 'readyUncachedMs', 'lower'],
+  ['ready after start, cached component (ms)', 'readyCachedMs', 'lower'],
+  ['time inside the component per push (ms)', 'insideMs', 'lower'],
+]
+const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2))
+const lines = ['| scenario | livestore-sync | reference | ratio |', '|---|---:|---:|---:|']
+for (const [label, key, better] of rows) {
+  const a = results.native[key]
+  const b = results.reference?.[key]
+  const ratio = a !== undefined && b !== undefined ? (better === 'higher' ? a / b : b / a) : undefined
+  lines.push(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
+}
+lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} | | |`)
+lines.push(`| baseline: bare WebSocket echo round trip p50 / p99 (ms) | ${fmt(results.baselines.wsEcho?.p50Ms)} / ${fmt(results.baselines.wsEcho?.p99Ms)} | | |`)
+console.log(`# ${results.date} · ${results.host} · medians of ${runs} run(s)${smoke ? ' · SMOKE (tiny sizes)' : ''}`)
+console.log(lines.join('\n'))
+if (results.native.share !== undefined) console.log(`\ncomponent share of the push ack p50: ${(results.native.share * 100).toFixed(0)}%`)
+const json = opt('json')
+if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
+if (smoke) {
+  const missing = rows.map(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k]))
+  if (missing.length) {
+    console.error(`smoke: no figure for ${missing.join(', ')}`)
+    process.exit(1)
+  }
+  console.log('bench smoke: every scenario produced a figure')
+}
+process.exit(0)
