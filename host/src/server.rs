@@ -41,6 +41,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
 
+/// Per-socket read buffer (see `accept_socket`).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n";
 
 #[derive(Debug, Clone)]
@@ -588,7 +591,11 @@ async fn accept_socket(
         Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
+    // tungstenite zero-fills its whole read buffer on every read: the 128 KiB default made each
+    // small Ack cost a 128 KiB memset (30% of CPU with 1,000 live pullers) and 128 KiB of RSS
+    // per idle socket. Larger frames still grow the buffer as needed.
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(state.config.max_frame_bytes))
         .max_frame_size(Some(state.config.max_frame_bytes));
     let shutdown = state.shutdown.clone();
