@@ -23,8 +23,8 @@ const runs = Number(opt('runs', smoke ? 1 : 3))
 const skipReference = smoke || flag('skip-reference')
 const TOKEN = 'insecure-token-change-me'
 const sizes = smoke
-  ? { events: 300, fanout: 5, fanoutBig: 20, rounds: 10, seconds: 1, stores: 20, pushes: 3, idle: 200 }
-  : { events: 10000, fanout: 20, fanoutBig: 1000, rounds: 100, seconds: 10, stores: 1000, pushes: 10, idle: 10000 }
+  ? { events: 300, fanout: 5, fanoutBig: 20, rounds: 10, seconds: 1, stores: 20, pushes: 3, idle: 200, refIdle: 200 }
+  : { events: 10000, fanout: 20, fanoutBig: 1000, rounds: 100, seconds: 10, stores: 1000, pushes: 10, idle: 10000, refIdle: Number(opt('ref-idle', 2000)) }
 const profile = opt('profile', smoke ? 'debug' : 'release')
 const log = (...a) => console.error('#', ...a)
 
@@ -58,6 +58,12 @@ const benchJson = (url, pid, extra) => {
   const j = JSON.parse(fs.readFileSync(file, 'utf8'))
   fs.rmSync(file)
   return j
+}
+
+// bench.mjs and scenarios.mjs need `ws`: install the pinned lockfile on first use.
+if (!fs.existsSync(path.join(here, 'node_modules', 'ws'))) {
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (r.status !== 0) throw new Error('npm ci in bench/ failed')
 }
 
 // ------------------------------------------------------------------ servers
@@ -126,15 +132,20 @@ async function measure(name, server) {
   const many = []
   for (let i = 0; i < runs; i++) many.push(lastJson(node('scenarios.mjs', ['many-stores', server.url, '--stores', String(sizes.stores), '--pushes', String(sizes.pushes)])).pushesPerSec)
   r.manyStoresPushesPerSec = median(many)
-  log(`${name}: ${sizes.idle} idle connections`)
   if (server.pid !== 'auto') {
-    r.idleRssMiB = lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(server.pid)])).rssMiB
+    log(`${name}: ${sizes.idle} idle connections`)
+    const idle = lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(server.pid)]))
+    r.idleRssMiB = idle.rssMiB
+    r.idleConnections = idle.connections
   } else {
+    // workerd accepts connections slowly (~10/s past a few thousand): measure fewer and say so.
+    log(`${name}: ${sizes.refIdle} idle connections`)
     const pids = workerdPids(server.url)
-    const before = pids.reduce((a, p) => a + rss(p), 0)
-    lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(pids[0] ?? 0)]))
-    r.idleRssMiB = Math.max(before, pids.reduce((a, p) => a + rss(p), 0))
+    lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.refIdle), '--pid', String(pids[0] ?? 0)]))
+    r.idleRssMiB = pids.reduce((a, p) => a + rss(p), 0)
+    r.idleConnections = sizes.refIdle
   }
+  r.idleRssPerConnKiB = (r.idleRssMiB * 1024) / r.idleConnections
   return r
 }
 
@@ -188,6 +199,7 @@ try {
   results.native.readyCachedMs = median(readies)
   Object.assign(results.native, await measure('native', server))
   Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
+  fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
   await stop(server)
   server = undefined
 
@@ -217,7 +229,8 @@ const rows = [
   [`fan-out p99, ${sizes.fanoutBig} live pullers (ms)`, 'fanoutBigP99', 'lower'],
   ['contention, 4 pushers (accepted events/s)', 'contention_pull_eventsPerSec', 'higher'],
   [`many stores ${sizes.stores} × ${sizes.pushes} pushes (pushes/s)`, 'manyStoresPushesPerSec', 'higher'],
-  [`RSS with ${sizes.idle} idle connections (MiB)`, 'idleRssMiB', 'lower'],
+  [`server RSS with idle connections (MiB; ${sizes.idle} here, ${sizes.refIdle} on the reference)`, 'idleRssMiB', 'none'],
+  ['RSS per idle connection, measured as above (KiB)', 'idleRssPerConnKiB', 'lower'],
   ['ready after start, no cache (ms)', 'readyUncachedMs', 'lower'],
   ['ready after start, cached component (ms)', 'readyCachedMs', 'lower'],
   ['time inside the component per push (ms)', 'insideMs', 'lower'],
@@ -227,7 +240,7 @@ const lines = ['| scenario | livestore-sync | reference | ratio |', '|---|---:|-
 for (const [label, key, better] of rows) {
   const a = results.native[key]
   const b = results.reference?.[key]
-  const ratio = a !== undefined && b !== undefined ? (better === 'higher' ? a / b : b / a) : undefined
+  const ratio = a !== undefined && b !== undefined && better !== 'none' ? (better === 'higher' ? a / b : b / a) : undefined
   lines.push(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
 }
 lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} | | |`)
