@@ -132,6 +132,12 @@ async function measure(name, server) {
   const many = []
   for (let i = 0; i < runs; i++) many.push(lastJson(node('scenarios.mjs', ['many-stores', server.url, '--stores', String(sizes.stores), '--pushes', String(sizes.pushes)])).pushesPerSec)
   r.manyStoresPushesPerSec = median(many)
+  return r
+}
+
+/// Memory with idle connections, on a freshly started server (nothing else loaded).
+async function measureIdle(name, server) {
+  const r = {}
   if (server.pid !== 'auto') {
     log(`${name}: ${sizes.idle} idle connections`)
     const idle = lastJson(node('scenarios.mjs', ['idle', server.url, '--connections', String(sizes.idle), '--pid', String(server.pid)]))
@@ -199,6 +205,9 @@ try {
   results.native.readyCachedMs = median(readies)
   Object.assign(results.native, await measure('native', server))
   Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
+  await stop(server)
+  server = await startNative(bin, 18787, path.join(tmp, 'idle-data'))
+  Object.assign(results.native, await measureIdle('native', server))
   fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
   await stop(server)
   server = undefined
@@ -211,6 +220,10 @@ try {
     const refDir = prepareReference()
     server = await startReference(refDir, 18788)
     results.reference = { readyUncachedMs: server.readyMs, ...(await measure('reference', server)) }
+    await stop(server)
+    fs.rmSync(path.join(refDir, '.wrangler'), { recursive: true, force: true })
+    server = await startReference(refDir, 18788)
+    Object.assign(results.reference, await measureIdle('reference', server))
     await stop(server)
     server = undefined
   }

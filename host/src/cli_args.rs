@@ -148,6 +148,9 @@ pub struct ServeArgs {
     /// Store instances open at once; idle stores are evicted and reopened from storage.
     #[arg(long, env = "LIVESTORE_SYNC_MAX_OPEN_STORES", default_value_t = 10_000)]
     pub max_open_stores: usize,
+    /// Idle store instances (no connections) kept warm for HTTP polling and reconnects (~200 KiB each).
+    #[arg(long, env = "LIVESTORE_SYNC_IDLE_STORE_CACHE", default_value_t = 256)]
+    pub idle_store_cache: usize,
     /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
     #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
     pub log_level: String,

@@ -90,6 +90,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         allowed_origins: args.allowed_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect(),
         max_push_events: args.max_push_events.max(1),
         max_open_stores: args.max_open_stores.max(1),
+        idle_store_cache: args.idle_store_cache,
         forward_headers: args.forward_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

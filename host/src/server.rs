@@ -79,6 +79,8 @@ pub struct ServerConfig {
     pub max_push_events: u32,
     /// Store instances open at once (idle ones are evicted and reopened from storage).
     pub max_open_stores: usize,
+    /// Idle store instances kept warm (evicted beyond this; reopened from storage on demand).
+    pub idle_store_cache: usize,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +103,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             max_push_events: 1000,
             max_open_stores: 10_000,
+            idle_store_cache: 256,
         }
     }
 }
@@ -162,6 +165,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         auth_token: config.auth_token.clone(),
         max_push_events: config.max_push_events,
         max_open_stores: config.max_open_stores,
+        idle_store_cache: config.idle_store_cache,
     };
     let shards = Arc::new(Shards::start(rt, db_path, settings)?);
     let listener = TcpListener::bind((config.host.as_str(), config.port))

@@ -65,6 +65,8 @@ pub struct ShardSettings {
     pub max_push_events: u32,
     /// Store instances open at once across all shards (idle ones are evicted first).
     pub max_open_stores: usize,
+    /// Idle store instances kept warm across all shards (HTTP polling, reconnects).
+    pub idle_store_cache: usize,
 }
 
 pub struct Shards {
@@ -76,6 +78,7 @@ impl Shards {
     pub fn start(runtime: Arc<SyncRuntime>, db_path: PathBuf, settings: ShardSettings) -> Result<Shards> {
         let count = settings.shards.max(1);
         let max_open = settings.max_open_stores.div_ceil(count).max(1);
+        let idle_cache = settings.idle_store_cache.div_ceil(count);
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
@@ -90,7 +93,7 @@ impl Shards {
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("store-shard-{index}"))
-                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new(), max_open }.run(rx))
+                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new(), max_open, idle_cache, idle: 0 }.run(rx))
                 .context("spawning a store shard thread")?;
             senders.push(tx);
             threads.push(thread);
@@ -135,6 +138,10 @@ struct ShardLoop {
     stores: HashMap<Arc<str>, OpenStore>,
     /// Store instances this shard may hold.
     max_open: usize,
+    /// Idle instances (no connections) this shard keeps warm, and how many it holds now (an
+    /// upper bound: counted when a store's last connection closes).
+    idle_cache: usize,
+    idle: usize,
 }
 
 impl ShardLoop {
@@ -264,6 +271,13 @@ impl ShardLoop {
         }
         if let Err(e) = store.instance.closed(conn) {
             self.fail_store(store_id, e);
+            return;
+        }
+        if store.conns.is_empty() {
+            self.idle += 1;
+            if self.idle > self.idle_cache {
+                self.evict_idle();
+            }
         }
     }
 
@@ -274,9 +288,12 @@ impl ShardLoop {
     /// Stores without connections keep their instance (HTTP polling stays cheap) until the
     /// shard is full; then idle ones give their instance back and the next request reopens
     /// them from storage.
+    /// An idle instance costs ~200 KiB (touched linear memory and wasmtime state), so at most
+    /// `idle_cache` of them are kept.
     fn evict_idle(&mut self) {
         let before = self.stores.len();
         self.stores.retain(|_, s| !s.conns.is_empty());
+        self.idle = 0;
         metrics::gauge!(ACTIVE_STORES).decrement((before - self.stores.len()) as f64);
     }
 
