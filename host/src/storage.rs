@@ -184,36 +184,7 @@ impl Db {
         if head != expected_head {
             bail!("stored head is {head}, expected {expected_head}; batch not written");
         }
-        {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO {table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?;
-            for r in rows {
-                insert
-                    .execute(params![
-                        r.seq_num,
-                        r.parent_seq_num,
-                        r.name,
-                        r.args,
-                        r.created_at,
-                        r.client_id,
-                        r.session_id
-                    ])
-                    .with_context(|| format!("inserting event {}", r.seq_num))?;
-            }
-        }
-        if rows.iter().any(|r| r.event_id.is_some()) {
-            let mut insert_id = tx.prepare_cached(
-                "INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?1, ?2, ?3)",
-            )?;
-            for r in rows {
-                if let Some(id) = &r.event_id {
-                    insert_id
-                        .execute(params![store_id, id, r.seq_num])
-                        .with_context(|| format!("recording event id {id:?}"))?;
-                }
-            }
-        }
+        insert_rows(&tx, &table, store_id, rows)?;
         tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
             .execute(params![last.seq_num, store_id])?;
         tx.prepare_cached(
@@ -272,6 +243,30 @@ impl Db {
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("reading events")
     }
+}
+
+/// Insert event rows (and their client event ids) inside the caller's transaction.
+pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, table: &str, store_id: &str, rows: &[Row]) -> Result<()> {
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?;
+    for r in rows {
+        insert
+            .execute(params![r.seq_num, r.parent_seq_num, r.name, r.args, r.created_at, r.client_id, r.session_id])
+            .with_context(|| format!("inserting event {}", r.seq_num))?;
+    }
+    if rows.iter().any(|r| r.event_id.is_some()) {
+        let mut insert_id =
+            tx.prepare_cached("INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?1, ?2, ?3)")?;
+        for r in rows {
+            if let Some(id) = &r.event_id {
+                insert_id
+                    .execute(params![store_id, id, r.seq_num])
+                    .with_context(|| format!("recording event id {id:?}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

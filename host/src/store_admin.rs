@@ -1,7 +1,7 @@
 //! Operator actions on the data file: list and inspect stores, export and import logs, reset.
 //! Used by the CLI (offline) and by the admin endpoints (through the store's owner).
 
-use crate::storage::{reference_table_name, Db, Row, FORMAT_VERSION};
+use crate::storage::{insert_rows, reference_table_name, Db, Row, FORMAT_VERSION};
 use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -181,28 +181,8 @@ impl Db {
         tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
         let n = events.len() as u64;
         let last_created = events.last().map(|e| e.created_at.clone());
-        {
-            let mut insert = tx.prepare(&format!(
-                "INSERT INTO {table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?;
-            let mut insert_id =
-                tx.prepare("INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?1, ?2, ?3)")?;
-            for e in events {
-                let r = e.into_row();
-                insert.execute(params![
-                    r.seq_num,
-                    r.parent_seq_num,
-                    r.name,
-                    r.args,
-                    r.created_at,
-                    r.client_id,
-                    r.session_id
-                ])?;
-                if let Some(id) = &r.event_id {
-                    insert_id.execute(params![store_id, id, r.seq_num])?;
-                }
-            }
-        }
+        let rows: Vec<Row> = events.into_iter().map(ExportedEvent::into_row).collect();
+        insert_rows(&tx, &table, store_id, &rows)?;
         tx.execute("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2", params![prev, store_id])?;
         tx.execute(
             "UPDATE livestore_sync_stores SET totalEvents = ?1, lastSyncAt = ?2 WHERE storeId = ?3",
