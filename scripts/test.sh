@@ -27,7 +27,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 (cd guest && cargo clippy --target wasm32-wasip2 --locked -- -D warnings)
 
 step "guest unit tests (native)"
-(cd guest && cargo test --locked)
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+(cd guest && cargo test --locked) 2>&1 | tee "$scratch/guest-test.log"
 
 step "fuzz smoke run (cargo fuzz, ${FUZZ_SECONDS:=15} s per target; longer: FUZZ_SECONDS=600 bash scripts/test.sh)"
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -36,8 +38,7 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
+corpus="$scratch"
 for target in frame_decode push_validation simple_protocol; do
   mkdir -p "$corpus/$target"
   # New inputs go to the scratch corpus; the committed seeds stay untouched. A crash, a leak,
@@ -58,5 +59,8 @@ fi
 node bench/run.mjs --smoke
 
 step "workspace tests (server, raw-frame conformance, real client)"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee "$corpus/cargo-test.log"
+# One closing line over every test binary (guest unit tests included).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
+  "$corpus/cargo-test.log" "$corpus/guest-test.log"
 
