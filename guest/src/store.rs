@@ -84,13 +84,7 @@ impl StoreSync {
             Ok(ClientMsg::Interrupt { request_id }) => self.interrupt(host, conn, &request_id),
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncWsRpc.Push" => {
-                    let outcome = self.livestore_push(host, payload, "SyncWsRpc.Push");
-                    self.log_push(host, conn, &id, payload, &outcome);
-                    let frame = match outcome {
-                        PushOutcome::Ack => encode::exit_push_ack(&id),
-                        PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
-                        PushOutcome::Die(message) => encode::exit_die(&id, &message),
-                    };
+                    let frame = self.logged_push(host, conn, &id, payload, "SyncWsRpc.Push");
                     host.send(conn, &frame);
                 }
                 "SyncWsRpc.Pull" => self.pull(host, conn, &id, payload),
@@ -106,11 +100,7 @@ impl StoreSync {
             Err(defect) => vec![encode::defect(&defect)],
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncHttpRpc.Ping" => vec![encode::exit_success_value(&id, r#"{"_tag":"SyncMessage.Pong"}"#)],
-                "SyncHttpRpc.Push" => vec![match self.logged_http_push(host, &id, payload) {
-                    PushOutcome::Ack => encode::exit_push_ack(&id),
-                    PushOutcome::Fail(error) => encode::exit_fail(&id, &error),
-                    PushOutcome::Die(message) => encode::exit_die(&id, &message),
-                }],
+                "SyncHttpRpc.Push" => vec![self.logged_push(host, 0, &id, payload, "SyncHttpRpc.Push")],
                 "SyncHttpRpc.Pull" => self.http_pull(host, &id, payload),
                 other => vec![encode::defect(&format!("Unknown request tag: {other}"))],
             },
@@ -119,10 +109,22 @@ impl StoreSync {
         format!("[{}]", frames.join(","))
     }
 
-    fn logged_http_push(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> PushOutcome {
-        let outcome = self.livestore_push(host, payload, "SyncHttpRpc.Push");
-        self.log_push(host, 0, id, payload, &outcome);
-        outcome
+    /// Run a push request, log it, and return its `Exit` frame (`conn` 0: HTTP transport).
+    fn logged_push(
+        &mut self,
+        host: &mut dyn Host,
+        conn: u64,
+        id: &str,
+        payload: Option<&RawValue>,
+        what: &str,
+    ) -> String {
+        let outcome = self.livestore_push(host, payload, what);
+        self.log_push(host, conn, id, payload, &outcome);
+        match outcome {
+            PushOutcome::Ack => encode::exit_push_ack(id),
+            PushOutcome::Fail(error) => encode::exit_fail(id, &error),
+            PushOutcome::Die(message) => encode::exit_die(id, &message),
+        }
     }
 
     /// One log line per push: store, connection, client, batch size, result.
@@ -275,41 +277,41 @@ impl StoreSync {
         }
     }
 
+    /// Decode a pull request and its cursor, or the frame that fails it.
+    fn parse_pull(&self, id: &str, payload: Option<&RawValue>, what: &str) -> Result<(PullPayload, i64), String> {
+        let req: PullPayload = wire::parse_payload(payload, what).map_err(|msg| encode::exit_die(id, &msg))?;
+        let cursor = self.pull_cursor(&req).map_err(|error| encode::exit_fail(id, &error))?;
+        Ok((req, cursor))
+    }
+
+    /// A stream from `cursor` with the count of events after it, or the frame that fails it.
+    fn new_stream(&self, host: &mut dyn Host, id: &str, cursor: i64, live: bool) -> Result<PullStream, String> {
+        let remaining = host
+            .count_after(&self.store_id, cursor)
+            .map_err(|message| encode::exit_fail(id, &encode::unknown_error("StorageError", &message, "count")))?;
+        Ok(PullStream { request_id: id.to_string(), live, cursor, remaining, awaiting_ack: false, caught_up: false })
+    }
+
     fn pull(&mut self, host: &mut dyn Host, conn: u64, id: &str, payload: Option<&RawValue>) {
-        let req: PullPayload = match wire::parse_payload(payload, "SyncWsRpc.Pull") {
-            Ok(req) => req,
-            Err(msg) => return host.send(conn, &encode::exit_die(id, &msg)),
-        };
-        let cursor = match self.pull_cursor(&req) {
-            Ok(c) => c,
-            Err(error) => return host.send(conn, &encode::exit_fail(id, &error)),
+        let (req, cursor) = match self.parse_pull(id, payload, "SyncWsRpc.Pull") {
+            Ok(parsed) => parsed,
+            Err(frame) => return host.send(conn, &frame),
         };
         let Some(state) = self.conns.get(&conn) else { return };
         if state.pulls.iter().any(|p| p.request_id == id) {
             return host.send(conn, &encode::exit_die(id, &format!("request id {id} is already running a pull")));
         }
-        let remaining = match host.count_after(&self.store_id, cursor) {
-            Ok(n) => n,
-            Err(message) => {
-                let error = encode::unknown_error("StorageError", &message, "count");
-                return host.send(conn, &encode::exit_fail(id, &error));
-            }
+        let mut stream = match self.new_stream(host, id, cursor, req.live) {
+            Ok(stream) => stream,
+            Err(frame) => return host.send(conn, &frame),
         };
         host.log(
             LogLevel::Info,
             &format!(
-                "pull store={} conn={conn} request={id} live={} cursor={cursor} events={remaining}",
-                self.store_id, req.live
+                "pull store={} conn={conn} request={id} live={} cursor={cursor} events={}",
+                self.store_id, req.live, stream.remaining
             ),
         );
-        let mut stream = PullStream {
-            request_id: id.to_string(),
-            live: req.live,
-            cursor,
-            remaining,
-            awaiting_ack: false,
-            caught_up: false,
-        };
         match self.next_chunk(host, &mut stream) {
             Ok(frame) => {
                 host.send(conn, &frame);
@@ -323,27 +325,12 @@ impl StoreSync {
 
     /// A non-streaming pull (HTTP transport): every chunk, then `Exit`, without Acks.
     fn http_pull(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> Vec<String> {
-        let req: PullPayload = match wire::parse_payload(payload, "SyncHttpRpc.Pull") {
-            Ok(req) => req,
-            Err(msg) => return vec![encode::exit_die(id, &msg)],
-        };
-        let cursor = match self.pull_cursor(&req) {
-            Ok(c) => c,
-            Err(error) => return vec![encode::exit_fail(id, &error)],
-        };
-        let remaining = match host.count_after(&self.store_id, cursor) {
-            Ok(n) => n,
-            Err(message) => {
-                return vec![encode::exit_fail(id, &encode::unknown_error("StorageError", &message, "count"))]
-            }
-        };
-        let mut stream = PullStream {
-            request_id: id.to_string(),
-            live: false,
-            cursor,
-            remaining,
-            awaiting_ack: false,
-            caught_up: false,
+        let mut stream = match self.parse_pull(id, payload, "SyncHttpRpc.Pull") {
+            Ok((_, cursor)) => match self.new_stream(host, id, cursor, false) {
+                Ok(stream) => stream,
+                Err(frame) => return vec![frame],
+            },
+            Err(frame) => return vec![frame],
         };
         let mut frames = Vec::new();
         while !stream.caught_up {
