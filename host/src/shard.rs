@@ -2,7 +2,7 @@
 //! component instances of the stores hashed to it and handles their messages in arrival
 //! order, so every store has exactly one serial owner (the Durable Object model).
 
-use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
+use crate::runtime::{lock, ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::{Db, Durability};
 use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
@@ -93,7 +93,7 @@ impl Shards {
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("store-shard-{index}"))
-                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new(), max_open, idle_cache, idle: 0 }.run(rx))
+                .spawn(move || ShardLoop { runtime, io, stores: HashMap::new(), max_open, idle_cache }.run(rx))
                 .context("spawning a store shard thread")?;
             senders.push(tx);
             threads.push(thread);
@@ -118,7 +118,7 @@ impl Shards {
         for tx in &self.senders {
             let _ = tx.send(ShardMsg::Stop);
         }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             if t.join().is_err() {
                 tracing::error!("a store shard thread panicked");
@@ -138,10 +138,8 @@ struct ShardLoop {
     stores: HashMap<Arc<str>, OpenStore>,
     /// Store instances this shard may hold.
     max_open: usize,
-    /// Idle instances (no connections) this shard keeps warm, and how many it holds now (an
-    /// upper bound: counted when a store's last connection closes).
+    /// Idle instances (no connections) this shard keeps warm.
     idle_cache: usize,
-    idle: usize,
 }
 
 impl ShardLoop {
@@ -160,7 +158,7 @@ impl ShardLoop {
                     let _ = reply.send(self.admin(&store_id, action).map_err(|e| format!("{e:#}")));
                 }
                 ShardMsg::Health { reply } => {
-                    let result = self.io.db.lock().unwrap_or_else(|e| e.into_inner()).probe_write();
+                    let result = lock(&self.io.db).probe_write();
                     let _ = reply.send(result.map_err(|e| format!("{e:#}")));
                 }
                 ShardMsg::Frame { conn, store_id, text } => {
@@ -183,7 +181,7 @@ impl ShardLoop {
     /// The store's instance, created on first use.
     fn store(&mut self, store_id: &Arc<str>) -> Result<&mut OpenStore, String> {
         if !self.stores.contains_key(store_id) {
-            if self.stores.len() >= self.max_open {
+            if self.stores.len() >= self.max_open || self.idle_count() >= self.idle_cache {
                 self.evict_idle();
             }
             if self.stores.len() >= self.max_open {
@@ -210,7 +208,7 @@ impl ShardLoop {
 
     fn open(&mut self, conn: u64, store_id: &Arc<str>, info: OpenInfo, out: ConnSender) -> Result<(), String> {
         self.store(store_id)?;
-        self.io.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(conn, out);
+        lock(&self.io.conns).insert(conn, out);
         let Some(store) = self.stores.get_mut(store_id) else {
             return Err("store vanished".into());
         };
@@ -234,7 +232,7 @@ impl ShardLoop {
     }
 
     fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value> {
-        let mut db = self.io.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut db = lock(&self.io.db);
         match action {
             AdminAction::Info => match db.store_info(store_id)? {
                 Some(info) => Ok(serde_json::to_value(info)?),
@@ -246,15 +244,7 @@ impl ShardLoop {
                 drop(db);
                 // The instance caches head and backend id: drop it and disconnect its clients,
                 // who reconnect, get BackendIdMismatchError and re-sync.
-                if let Some(store) = self.stores.remove(store_id) {
-                    metrics::gauge!(ACTIVE_STORES).decrement(1.0);
-                    let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
-                    for conn in store.conns {
-                        if let Some(tx) = conns.remove(&conn) {
-                            tx.kill(1012, "store was reset");
-                        }
-                    }
-                }
+                self.drop_store(store_id, 1012, "store was reset");
                 tracing::info!(store_id = %store_id, removed, backend_id, "store reset");
                 Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id }))
             }
@@ -273,42 +263,47 @@ impl ShardLoop {
             self.fail_store(store_id, e);
             return;
         }
-        if store.conns.is_empty() {
-            self.idle += 1;
-            if self.idle > self.idle_cache {
-                self.evict_idle();
-            }
+        if store.conns.is_empty() && self.idle_count() > self.idle_cache {
+            self.evict_idle();
         }
     }
 
     fn forget_conn(&self, conn: u64) {
-        self.io.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&conn);
+        lock(&self.io.conns).remove(&conn);
     }
 
-    /// Stores without connections keep their instance (HTTP polling stays cheap) until the
-    /// shard is full; then idle ones give their instance back and the next request reopens
-    /// them from storage.
-    /// An idle instance costs ~200 KiB (touched linear memory and wasmtime state), so at most
-    /// `idle_cache` of them are kept.
+    fn idle_count(&self) -> usize {
+        self.stores.values().filter(|s| s.conns.is_empty()).count()
+    }
+
+    /// Stores without connections keep their instance (HTTP polling stays cheap), but an idle
+    /// instance costs ~200 KiB (touched linear memory and wasmtime state): past `idle_cache`
+    /// of them, or when the shard is full, idle ones give their instance back and the next
+    /// request reopens them from storage.
     fn evict_idle(&mut self) {
         let before = self.stores.len();
         self.stores.retain(|_, s| !s.conns.is_empty());
-        self.idle = 0;
         metrics::gauge!(ACTIVE_STORES).decrement((before - self.stores.len()) as f64);
+    }
+
+    /// Drop a store's instance and close its connections now with `code`.
+    fn drop_store(&mut self, store_id: &Arc<str>, code: u16, reason: &str) {
+        let Some(store) = self.stores.remove(store_id) else {
+            return;
+        };
+        metrics::gauge!(ACTIVE_STORES).decrement(1.0);
+        let mut conns = lock(&self.io.conns);
+        for conn in store.conns {
+            if let Some(tx) = conns.remove(&conn) {
+                tx.kill(code, reason);
+            }
+        }
     }
 
     /// The component trapped: its state is gone. Close the store's connections (clients
     /// reconnect and resync from storage) and drop the instance.
     fn fail_store(&mut self, store_id: &Arc<str>, error: anyhow::Error) {
         tracing::error!(store_id = %store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
-        let Some(store) = self.stores.remove(store_id) else {
-            return;
-        };
-        let mut conns = self.io.conns.lock().unwrap_or_else(|e| e.into_inner());
-        for conn in store.conns {
-            if let Some(tx) = conns.remove(&conn) {
-                tx.kill(1011, "internal error in the sync component");
-            }
-        }
+        self.drop_store(store_id, 1011, "internal error in the sync component");
     }
 }
