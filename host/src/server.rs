@@ -354,12 +354,12 @@ async fn admin(req: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>
         return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     let store_id: Arc<str> = store_id.into();
-    let (tx, rx) = oneshot::channel();
-    if state.shards.route(&store_id).send(ShardMsg::Admin { store_id: store_id.clone(), action, reply: tx }).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
-    }
-    match rx.await {
-        Ok(Ok(v)) => {
+    let shard = state.shards.route(&store_id);
+    let Some(reply) = ask(shard, |reply| ShardMsg::Admin { store_id: store_id.clone(), action, reply }).await else {
+        return shutting_down();
+    };
+    match reply {
+        Ok(v) => {
             let v = match livestore_message {
                 None => v,
                 Some(AdminAction::Info) => serde_json::json!({
@@ -372,10 +372,23 @@ async fn admin(req: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>
             res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             res
         }
-        Ok(Err(e)) if e.contains("does not exist") => text(StatusCode::NOT_FOUND, format!("{e}\n")),
-        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+        Err(e) if e.contains("does not exist") => text(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
     }
+}
+
+/// Send a request to a store owner and wait for its reply; `None` when the server is stopping.
+async fn ask<T>(
+    shard: &mpsc::UnboundedSender<ShardMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    shard.send(msg(tx)).ok()?;
+    rx.await.ok()
+}
+
+fn shutting_down() -> Response<Full<Bytes>> {
+    text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n")
 }
 
 /// Browsers send `Origin`; other clients usually do not and are not limited by the allowlist.
@@ -465,19 +478,13 @@ async fn http_rpc(
     let Ok(body) = String::from_utf8(body.to_vec()) else {
         return text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n");
     };
-    let (tx, rx) = oneshot::channel();
     let store_id: Arc<str> = store_id.into();
     let shard = state.shards.route(&store_id);
-    if shard
-        .send(ShardMsg::Http { store_id: store_id.clone(), payload: params.payload_json(), body, reply: tx })
-        .is_err()
-    {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
-    }
-    let json = match rx.await {
-        Ok(Ok(json)) => json,
-        Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-        Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+    let payload = params.payload_json();
+    let json = match ask(shard, |reply| ShardMsg::Http { store_id: store_id.clone(), payload, body, reply }).await {
+        Some(Ok(json)) => json,
+        Some(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        None => return shutting_down(),
     };
     let mut res = if gzip && json.len() > 1024 {
         use std::io::Write;
@@ -583,16 +590,12 @@ async fn accept_socket(
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let store_id: Arc<str> = store_id.into();
     let (out_tx, out_rx) = conn_queue(state.config.max_queue_bytes);
-    let (reply_tx, reply_rx) = oneshot::channel();
     let shard = state.shards.route(&store_id).clone();
-    let open = ShardMsg::Open { conn, store_id: store_id.clone(), info, out: out_tx.clone(), reply: reply_tx };
-    if shard.send(open).is_err() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n");
-    }
-    match reply_rx.await {
-        Ok(Ok(())) => {}
-        Ok(Err(refusal)) => return text(StatusCode::BAD_REQUEST, format!("{refusal}\n")),
-        Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down\n"),
+    let out = out_tx.clone();
+    match ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply }).await {
+        Some(Ok(())) => {}
+        Some(Err(refusal)) => return text(StatusCode::BAD_REQUEST, format!("{refusal}\n")),
+        None => return shutting_down(),
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     // tungstenite zero-fills its whole read buffer on every read: the 128 KiB default made each
