@@ -158,28 +158,16 @@ async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result
     assert!(is_push_ack(&fresh), "{fresh}");
     // The LiveStore admin messages map to the same actions.
     let body = json!({ "_tag": "SyncMessage.AdminInfoRequest", "adminSecret": "admin-s3cret" }).to_string();
-    let req = format!(
-        "POST /admin/stores/adm HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let (status, raw) = http_request(server.local_addr(), &req).await?;
+    let (status, raw) = http_post(server.local_addr(), "/admin/stores/adm", &body).await?;
     assert_eq!(status, 200, "{raw}");
-    let info: Value = serde_json::from_str(raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default())?;
+    let info: Value = serde_json::from_str(&raw)?;
     assert_eq!(info["_tag"], "SyncMessage.AdminInfoResponse");
     assert_eq!(info["info"]["durableObjectId"], "adm");
     assert_eq!(info["info"]["store"]["head"], 1);
     let body = json!({ "_tag": "SyncMessage.AdminResetRoomRequest", "adminSecret": "wrong" }).to_string();
-    let req = format!(
-        "POST /admin/stores/adm HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    assert_eq!(http_request(server.local_addr(), &req).await?.0, 401);
+    assert_eq!(http_post(server.local_addr(), "/admin/stores/adm", &body).await?.0, 401);
     let body = json!({ "_tag": "SyncMessage.AdminResetRoomRequest", "adminSecret": "admin-s3cret" }).to_string();
-    let req = format!(
-        "POST /admin/stores/adm HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let (status, raw) = http_request(server.local_addr(), &req).await?;
+    let (status, raw) = http_post(server.local_addr(), "/admin/stores/adm", &body).await?;
     assert_eq!(status, 200, "{raw}");
     assert!(raw.contains("SyncMessage.AdminResetRoomResponse"), "{raw}");
     let (status, _) = http_request(

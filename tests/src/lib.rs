@@ -321,3 +321,13 @@ pub async fn http_request(addr: SocketAddr, request: &str) -> Result<(u16, Strin
         .ok_or_else(|| anyhow!("no HTTP status in {text:?}"))?;
     Ok((status, text))
 }
+
+/// POST `body` to `path` (with its query); returns (status, response body).
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String)> {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, raw) = http_request(addr, &req).await?;
+    Ok((status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}

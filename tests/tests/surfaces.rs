@@ -170,13 +170,7 @@ async fn livestore_and_simple_clients_share_one_log() -> Result<()> {
 }
 
 async fn post(server: &TestServer, query: &str, body: &str) -> Result<(u16, String)> {
-    let req = format!(
-        "POST /?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let (status, raw) = http_request(server.addr, &req).await?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((status, body))
+    http_post(server.addr, &format!("/?{query}"), body).await
 }
 
 fn http_query(store: &str, token: &str) -> String {
