@@ -63,6 +63,9 @@ impl Host for WitHost {
     fn close(&mut self, conn: u64, code: u16, reason: &str) {
         connections::close(conn, code, reason)
     }
+    fn save_state(&mut self, conn: u64, state: &str) {
+        connections::save_state(conn, state)
+    }
     fn check_token(&mut self, token: &str) -> bool {
         host::check_token(token)
     }
@@ -115,14 +118,20 @@ impl Guest for Component {
             types::Protocol::Simple => Protocol::Simple,
         };
         with_store(&info.store_id, |sync| {
-            sync.connection_opened(info.conn, protocol, info.authenticated, info.client_id)
+            sync.connection_opened(info.conn, protocol, info.authenticated, info.client_id);
+            sync.save_snapshot(&mut WitHost, info.conn);
         })
+    }
+
+    fn resumed(info: types::ConnectionInfo, state: String) -> Result<(), String> {
+        with_store(&info.store_id, |sync| sync.connection_resumed(&mut WitHost, info.conn, &state))?
     }
 
     fn frame(conn: u64, text: String) {
         STORE.with_borrow_mut(|store| {
             if let Some(sync) = store.as_mut() {
                 sync.frame(&mut WitHost, conn, &text);
+                sync.save_snapshot(&mut WitHost, conn);
             }
         })
     }

@@ -48,6 +48,8 @@ pub trait Host {
     fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String>;
     fn send(&mut self, conn: u64, frame: &str);
     fn close(&mut self, conn: u64, code: u16, reason: &str);
+    /// Keep `conn`'s resumable state with its socket (see `snapshot.rs`).
+    fn save_state(&mut self, conn: u64, state: &str);
     fn check_token(&mut self, token: &str) -> bool;
     fn record(&mut self, event: Telemetry);
     fn log(&mut self, level: LogLevel, message: &str);

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mem_host;
 pub mod pull;
 pub mod simple;
+pub mod snapshot;
 pub mod store;
 pub mod wire;
 

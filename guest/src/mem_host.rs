@@ -21,6 +21,8 @@ pub struct MemHost {
     pub max_push_events: u32,
     /// Make the next append fail (storage error injection).
     pub fail_next_append: bool,
+    /// The last state each connection saved (`save_state`).
+    pub saved: HashMap<u64, String>,
 }
 
 impl Default for MemHost {
@@ -32,6 +34,7 @@ impl Default for MemHost {
             token: None,
             max_push_events: 1000,
             fail_next_append: false,
+            saved: HashMap::new(),
         }
     }
 }
@@ -39,6 +42,10 @@ impl Default for MemHost {
 impl MemHost {
     pub fn frames_for(&self, conn: u64) -> Vec<&str> {
         self.sent.iter().filter(|(c, _)| *c == conn).map(|(_, f)| f.as_str()).collect()
+    }
+
+    pub fn saved_state(&self, conn: u64) -> Option<&str> {
+        self.saved.get(&conn).map(String::as_str)
     }
 }
 
@@ -109,6 +116,10 @@ impl Host for MemHost {
 
     fn check_token(&mut self, token: &str) -> bool {
         self.token.as_deref().is_none_or(|t| t == token)
+    }
+
+    fn save_state(&mut self, conn: u64, state: &str) {
+        self.saved.insert(conn, state.to_string());
     }
 
     fn record(&mut self, _event: Telemetry) {}

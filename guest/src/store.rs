@@ -21,6 +21,8 @@ pub(crate) struct Conn {
     pub(crate) authenticated: bool,
     pub(crate) client_id: String,
     pub(crate) pulls: Vec<PullStream>,
+    /// The last snapshot handed to the host (`snapshot.rs`).
+    pub(crate) saved: String,
 }
 
 pub struct StoreSync {
@@ -59,7 +61,7 @@ impl StoreSync {
 
     pub fn connection_opened(&mut self, conn: u64, protocol: Protocol, authenticated: bool, client_id: Option<String>) {
         let client_id = client_id.unwrap_or_else(|| format!("simple-{conn}"));
-        self.conns.insert(conn, Conn { protocol, authenticated, client_id, pulls: Vec::new() });
+        self.conns.insert(conn, Conn { protocol, authenticated, client_id, pulls: Vec::new(), saved: String::new() });
     }
 
     pub fn connection_closed(&mut self, conn: u64) {

@@ -122,6 +122,10 @@ impl livestore::sync::connections::Host for HostState {
             tx.close(code, reason);
         }
     }
+
+    /// A native store instance lives as long as any of its connections, so there is
+    /// nothing to resume later (Cloudflare's shim keeps it as a WebSocket attachment).
+    fn save_state(&mut self, _conn: u64, _state: String) {}
 }
 
 impl livestore::sync::host::Host for HostState {

@@ -1,0 +1,222 @@
+// One store's serial owner: instantiates the sync component once and implements its imports
+// on DO SQLite (default) or D1 (`STORAGE = "d1"`), and on hibernatable WebSockets.
+//
+// Hibernation: sockets are accepted with `ctx.acceptWebSocket`, so the runtime may evict
+// this object while they stay open. Each socket's attachment holds its connection info and
+// the component's last saved state for it (`connections.save-state`); on wake the component
+// is instantiated again and every socket is `resumed` with that state before the message
+// that woke the object is handled. `{"_tag":"Ping"}` is answered by the runtime itself.
+import { DurableObject } from 'cloudflare:workers'
+import { instantiateSync } from './component.js'
+import { doSqliteStorage } from './storage-do.js'
+import { d1Storage } from './storage-d1.js'
+import { tokenMatches } from './params.js'
+
+const LEVELS = { debug: 'debug', info: 'info', warn: 'warn', error: 'error' }
+/** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
+const MAX_ATTACHMENT = 2048
+
+export class WebSocketServer extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env)
+    this.handler = null
+    this.instantiating = null
+    /** conn id (string) → { ws, att } */
+    this.conns = new Map()
+    this.nextConn = 1
+    this.queue = Promise.resolve()
+    this.storage = env.STORAGE === 'd1' ? d1Storage(env.DB, ctx) : doSqliteStorage(ctx)
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"_tag":"Ping"}', '{"_tag":"Pong"}'))
+  }
+
+  /** Every component call goes through one queue: one store = one serial owner. */
+  serial(f) {
+    const p = this.queue.then(f)
+    this.queue = p.catch(() => {})
+    return p
+  }
+
+  imports() {
+    const env = this.env
+    const maxPush = Number(env.MAX_PUSH_EVENTS ?? 1000)
+    return {
+      storage: this.storage,
+      connections: {
+        send: (conn, frame) => {
+          const c = this.conns.get(String(conn))
+          if (!c) return
+          try {
+            c.ws.send(frame)
+          } catch {}
+        },
+        close: (conn, code, reason) => {
+          const c = this.conns.get(String(conn))
+          if (!c) return
+          try {
+            c.ws.close(code, reason)
+          } catch {}
+        },
+        saveState: (conn, state) => {
+          const c = this.conns.get(String(conn))
+          if (!c) return
+          c.att.state = state
+          saveAttachment(c.ws, c.att)
+        },
+      },
+      host: {
+        checkToken: (token) => !env.AUTH_TOKEN || tokenMatches(token, env.AUTH_TOKEN),
+        report: () => {},
+        maxPushEvents: () => maxPush,
+        log: (level, message) => {
+          if (level === 'debug' && !env.DEBUG) return
+          console[LEVELS[level] ?? 'log'](message)
+        },
+      },
+    }
+  }
+
+  /** The component, instantiated on first use; after a wake every open socket is resumed. */
+  async component() {
+    if (this.handler) return this.handler
+    this.instantiating ??= (async () => {
+      const handler = await instantiateSync(this.imports())
+      this.conns.clear()
+      for (const ws of this.ctx.getWebSockets()) {
+        const att = ws.deserializeAttachment()
+        if (!att) continue
+        this.conns.set(att.conn, { ws, att })
+        this.nextConn = Math.max(this.nextConn, Number(att.conn) + 1)
+      }
+      for (const { ws, att } of [...this.conns.values()]) {
+        try {
+          if (att.state) await handler.resumed(connectionInfo(att), att.state)
+          else await handler.opened(connectionInfo(att))
+        } catch (e) {
+          this.conns.delete(att.conn)
+          closeQuietly(ws, 1011, `could not resume: ${errorText(e)}`)
+        }
+      }
+      this.handler = handler
+      return handler
+    })().finally(() => {
+      this.instantiating = null
+    })
+    return this.instantiating
+  }
+
+  /** A trap poisons the instance: drop it and its sockets (clients reconnect to a fresh one). */
+  fail(e) {
+    console.error(`sync component failed: ${errorText(e)}`)
+    this.handler = null
+    for (const { ws } of this.conns.values()) closeQuietly(ws, 1011, 'store failed; reconnect')
+    this.conns.clear()
+  }
+
+  async fetch(request) {
+    const info = JSON.parse(request.headers.get('x-livestore-sync-connection') ?? 'null')
+    if (!info) return new Response('not routed by the worker\n', { status: 400 })
+    if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return this.serial(() => this.accept(info))
+    const body = await request.text()
+    return this.serial(async () => {
+      try {
+        const handler = await this.component()
+        const json = await handler.httpRequest(info.storeId, info.payload, body)
+        return new Response(json, { headers: { 'content-type': 'application/json' } })
+      } catch (e) {
+        this.fail(e)
+        return new Response(`${errorText(e)}\n`, { status: 500 })
+      }
+    })
+  }
+
+  async accept(info) {
+    let handler
+    try {
+      handler = await this.component()
+    } catch (e) {
+      this.fail(e)
+      return new Response(`store could not be opened: ${errorText(e)}\n`, { status: 500 })
+    }
+    const pair = new WebSocketPair()
+    const [client, server] = Object.values(pair)
+    const conn = String(this.nextConn++)
+    const att = { conn, ...info, state: null }
+    this.ctx.acceptWebSocket(server)
+    saveAttachment(server, att)
+    this.conns.set(conn, { ws: server, att })
+    try {
+      await handler.opened(connectionInfo(att))
+    } catch (e) {
+      this.conns.delete(conn)
+      if (e?.payload === undefined) this.fail(e)
+      return new Response(`${e?.payload ?? errorText(e)}\n`, { status: 400 })
+    }
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  async webSocketMessage(ws, message) {
+    const text = typeof message === 'string' ? message : new TextDecoder().decode(message)
+    await this.serial(async () => {
+      try {
+        const handler = await this.component()
+        const att = ws.deserializeAttachment()
+        if (!att || !this.conns.has(att.conn)) return
+        await handler.frame(BigInt(att.conn), text)
+      } catch (e) {
+        this.fail(e)
+      }
+    })
+  }
+
+  async webSocketClose(ws, code, reason) {
+    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason)
+    await this.ended(ws)
+  }
+
+  async webSocketError(ws) {
+    await this.ended(ws)
+  }
+
+  async ended(ws) {
+    await this.serial(async () => {
+      const att = ws.deserializeAttachment()
+      if (!att) return
+      // A socket closing while the object slept: wake the component so its other
+      // sockets are resumed, then forget this one.
+      try {
+        const handler = await this.component()
+        if (this.conns.delete(att.conn)) await handler.closed(BigInt(att.conn))
+      } catch (e) {
+        this.fail(e)
+      }
+    })
+  }
+}
+
+function connectionInfo(att) {
+  return {
+    conn: BigInt(att.conn),
+    storeId: att.storeId,
+    protocol: att.protocol,
+    authenticated: att.authenticated,
+    clientId: att.clientId ?? undefined,
+    payload: att.payload ?? undefined,
+    headers: att.headers ?? [],
+  }
+}
+
+function saveAttachment(ws, att) {
+  if (JSON.stringify(att).length > MAX_ATTACHMENT) {
+    // Payload and headers only matter at connect time; the resumable state must survive.
+    att = { ...att, payload: undefined, headers: [] }
+  }
+  ws.serializeAttachment(att)
+}
+
+function closeQuietly(ws, code, reason) {
+  try {
+    ws.close(code, reason.slice(0, 120))
+  } catch {}
+}
+
+const errorText = (e) => (e?.payload !== undefined ? String(e.payload) : e instanceof Error ? e.message : String(e))

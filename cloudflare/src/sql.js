@@ -1,0 +1,71 @@
+// The storage layout both homes share (the reference's format 7, plus livestore-sync's own
+// metadata tables), as SQL text. Identifiers are never built from unchecked input: store
+// ids are validated by the worker, and table names come from `referenceTableName` /
+// `uniqueTableName` below (the same functions as host/src/storage.rs).
+
+export const FORMAT_VERSION = 7
+export const STORE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/
+
+/** The reference's name: every non-alphanumeric character becomes `_` (`a-b` and `a_b` collide). */
+export const referenceTableName = (storeId) => `eventlog_${FORMAT_VERSION}_${storeId.replace(/[^A-Za-z0-9]/g, '_')}`
+
+/** A name no other store id can produce: the store id in hex. */
+export const uniqueTableName = (storeId) =>
+  `eventlog_${FORMAT_VERSION}_x_${[...new TextEncoder().encode(storeId)].map((b) => b.toString(16).padStart(2, '0')).join('')}`
+
+export const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`
+
+export const METADATA_DDL = [
+  `CREATE TABLE IF NOT EXISTS "context_7" ("storeId" text primary key, "currentHead" integer not null, "backendId" text not null) strict`,
+  `CREATE TABLE IF NOT EXISTS livestore_sync_stores (storeId TEXT PRIMARY KEY, tableName TEXT NOT NULL UNIQUE, formatVersion INTEGER NOT NULL, createdAt TEXT NOT NULL, lastSyncAt TEXT, totalEvents INTEGER NOT NULL DEFAULT 0) STRICT`,
+  `CREATE TABLE IF NOT EXISTS livestore_sync_event_ids (storeId TEXT NOT NULL, eventId TEXT NOT NULL, seqNum INTEGER NOT NULL, PRIMARY KEY (storeId, eventId)) STRICT, WITHOUT ROWID`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum)`,
+]
+
+export const eventLogDdl = (table) =>
+  `CREATE TABLE IF NOT EXISTS ${table} ("seqNum" integer primary key, "parentSeqNum" integer not null, "name" text not null, "args" text, "createdAt" text not null, "clientId" text not null, "sessionId" text not null) strict`
+
+export const SELECT_TABLE = 'SELECT tableName FROM livestore_sync_stores WHERE storeId = ?'
+export const CLAIM_TABLE =
+  "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES (?, ?, 7, strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+export const SELECT_CONTEXT = 'SELECT currentHead, backendId FROM context_7 WHERE storeId = ?'
+export const INSERT_CONTEXT = 'INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?, ?, ?)'
+export const SET_HEAD = 'UPDATE context_7 SET currentHead = ? WHERE storeId = ?'
+export const maxSeq = (table) => `SELECT MAX(seqNum) AS m FROM ${table}`
+export const countAfter = (table) => `SELECT COUNT(*) AS n FROM ${table} WHERE seqNum > ?`
+export const seqAtTime = (table) => `SELECT MAX(seqNum) AS m FROM ${table} WHERE createdAt <= ?`
+export const readAfter = (table) =>
+  `SELECT e.seqNum, e.parentSeqNum, e.name, e.args, e.createdAt, e.clientId, e.sessionId, i.eventId FROM ${table} e ` +
+  'LEFT JOIN livestore_sync_event_ids i ON i.storeId = ? AND i.seqNum = e.seqNum WHERE e.seqNum > ? ORDER BY e.seqNum ASC LIMIT ?'
+export const FIND_EVENT_ID = 'SELECT seqNum FROM livestore_sync_event_ids WHERE storeId = ? AND eventId = ?'
+export const insertEvent = (table) =>
+  `INSERT INTO ${table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?, ?, ?, ?, ?, ?, ?)`
+export const INSERT_EVENT_ID = 'INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?, ?, ?)'
+export const TOUCH_STORE =
+  'UPDATE livestore_sync_stores SET lastSyncAt = ?, totalEvents = totalEvents + ? WHERE storeId = ?'
+
+/** A stored row → the component's `event-row` (s64 fields are BigInts in jco's glue). */
+export const toEventRow = (r) => ({
+  seqNum: BigInt(r.seqNum),
+  parentSeqNum: BigInt(r.parentSeqNum),
+  name: r.name,
+  args: r.args ?? undefined,
+  createdAt: r.createdAt,
+  clientId: r.clientId,
+  sessionId: r.sessionId,
+  eventId: r.eventId ?? undefined,
+})
+
+export const eventParams = (e) => [
+  Number(e.seqNum),
+  Number(e.parentSeqNum),
+  e.name,
+  e.args ?? null,
+  e.createdAt,
+  e.clientId,
+  e.sessionId,
+]
+
+/** jco's convention for a `result` an import returns. */
+export const ok = (val) => ({ tag: 'ok', val })
+export const err = (e) => ({ tag: 'err', val: e instanceof Error ? e.message : String(e) })

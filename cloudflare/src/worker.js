@@ -1,0 +1,64 @@
+// livestore-sync on Cloudflare: the Worker routes each sync request to its store's Durable
+// Object (`WEBSOCKET_SERVER`, one object per storeId, like the reference) after checking the
+// store id and the payload's token; the object runs the sync component (src/durable-object.js).
+import { STORE_ID_RE } from './sql.js'
+import { bearerToken, payloadToken, syncParams, tokenMatches } from './params.js'
+import { GUEST_SHA256 } from '../gen/meta.js'
+
+export { WebSocketServer } from './durable-object.js'
+
+const INFO =
+  'Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n'
+
+const text = (status, body) => new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+const invalidToken = () => text(400, "Invalid auth token: the payload's authToken does not match the server's token\n")
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url)
+    const params = syncParams(url)
+    const upgrade = (request.headers.get('upgrade') ?? '').toLowerCase() === 'websocket'
+    if (!params.transport && !(upgrade && params.storeId)) {
+      if (request.method === 'GET' && url.pathname === '/') return text(200, INFO)
+      if (request.method === 'GET' && url.pathname === '/health') return text(200, `ok\ncomponent sha256 ${GUEST_SHA256}\n`)
+      return text(400, 'Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http) or /health\n')
+    }
+    if (!params.storeId) return text(400, 'Missing storeId query parameter\n')
+    if (!STORE_ID_RE.test(params.storeId)) {
+      return text(400, `invalid store id ${JSON.stringify(params.storeId)}: expected 1-128 of A-Z a-z 0-9 _ -\n`)
+    }
+    if (params.payload?.raw !== undefined) {
+      return text(400, `payload is not URL-encoded JSON: ${JSON.stringify(params.payload.raw)}\n`)
+    }
+    const expected = env.AUTH_TOKEN || undefined
+    let protocol = 'livestore'
+    let authenticated = true
+    if (!params.transport) {
+      // The seed's simple JSON protocol; the token may also arrive in the first message.
+      protocol = 'simple'
+      const presented = params.token ?? payloadToken(params) ?? bearerToken(request)
+      if (expected !== undefined) {
+        if (presented === undefined) authenticated = false
+        else if (!tokenMatches(presented, expected)) return invalidToken()
+      }
+    } else if (expected !== undefined && !tokenMatches(payloadToken(params), expected)) {
+      return invalidToken()
+    }
+    if (params.transport === 'ws' && !upgrade) return text(426, 'Expected Upgrade: websocket (transport=ws)\n')
+    if (params.transport === 'http' && request.method !== 'POST') return text(405, 'the HTTP transport takes POST\n')
+
+    const forward = (env.FORWARD_HEADERS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
+    const info = {
+      storeId: params.storeId,
+      protocol,
+      authenticated,
+      clientId: params.clientId,
+      payload: params.payload ? JSON.stringify(params.payload.ok) : undefined,
+      headers: forward.flatMap((h) => (request.headers.has(h) ? [[h, request.headers.get(h)]] : [])),
+    }
+    const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
+    const headers = new Headers(request.headers)
+    headers.set('x-livestore-sync-connection', JSON.stringify(info))
+    return stub.fetch(new Request(request, { headers }))
+  },
+}
