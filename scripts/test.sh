@@ -16,6 +16,12 @@ if [ ! -d tests/client/node_modules/@livestore/sync-cf ] || [ tests/client/packa
   npm ci --prefix tests/client --no-audit --no-fund
 fi
 
+step "npm ci + build (Cloudflare home: wrangler, jco; transpiles the same guest component)"
+if [ ! -d cloudflare/node_modules/wrangler ] || [ cloudflare/package-lock.json -nt cloudflare/node_modules/.package-lock.json ]; then
+  npm ci --prefix cloudflare --no-audit --no-fund
+fi
+node cloudflare/scripts/build.mjs
+
 step "cargo fmt --check"
 cargo fmt --all --check
 (cd guest && cargo fmt --check)

@@ -112,7 +112,20 @@ export class WebSocketServer extends DurableObject {
     this.conns.clear()
   }
 
+  /** Forget everything in memory, as an eviction does; the sockets stay open. */
+  evict() {
+    this.handler = null
+    this.conns.clear()
+    this.nextConn = 1
+  }
+
   async fetch(request) {
+    if (request.headers.get('x-livestore-sync-test') === 'evict') {
+      return this.serial(() => {
+        this.evict()
+        return new Response('evicted\n')
+      })
+    }
     const info = JSON.parse(request.headers.get('x-livestore-sync-connection') ?? 'null')
     if (!info) return new Response('not routed by the worker\n', { status: 400 })
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return this.serial(() => this.accept(info))

@@ -5,7 +5,12 @@ import { STORE_ID_RE } from './sql.js'
 import { bearerToken, payloadToken, syncParams, tokenMatches } from './params.js'
 import { GUEST_SHA256 } from '../gen/meta.js'
 
-export { WebSocketServer } from './durable-object.js'
+import { WebSocketServer } from './durable-object.js'
+
+export { WebSocketServer }
+/** The reference's class name: deploying this worker in place of `@livestore/sync-cf` under the
+ * same class keeps each store's Durable Object storage (and its backend id). */
+export const SyncBackendDO = WebSocketServer
 
 const INFO =
   'Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n'
@@ -18,6 +23,12 @@ export default {
     const url = new URL(request.url)
     const params = syncParams(url)
     const upgrade = (request.headers.get('upgrade') ?? '').toLowerCase() === 'websocket'
+    if (env.LIVESTORE_SYNC_TEST_ROUTES === '1' && url.pathname === '/__test/evict' && params.storeId) {
+      // Tests only: make the store's object drop its in-memory state as a hibernation
+      // eviction does, while its sockets stay open.
+      const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
+      return stub.fetch(new Request(request.url, { method: 'POST', headers: { 'x-livestore-sync-test': 'evict' } }))
+    }
     if (!params.transport && !(upgrade && params.storeId)) {
       if (request.method === 'GET' && url.pathname === '/') return text(200, INFO)
       if (request.method === 'GET' && url.pathname === '/health') return text(200, `ok\ncomponent sha256 ${GUEST_SHA256}\n`)

@@ -5,8 +5,17 @@ use crate::storage::Durability;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `--version`: the crate version and the hash of the embedded sync component (the Cloudflare
+/// bundle's build checks it runs the same component).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (component sha256 ",
+    include_str!(concat!(env!("OUT_DIR"), "/guest.sha256")),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "livestore-sync", version, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
+#[command(name = "livestore-sync", version = VERSION, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
 pub struct Cli {
     /// Config file with KEY=value lines (the seed's `.dev.vars`); fills unset environment variables.
     #[arg(long, global = true, default_value = ".dev.vars")]

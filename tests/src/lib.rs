@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod workerd;
+
 pub const TOKEN: &str = "insecure-token-change-me";
 /// How long a test waits for a frame that must arrive.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,9 +76,7 @@ impl TestServer {
 
     /// The URL the real client builds: payload JSON encoded twice.
     pub fn sync_url(&self, store_id: &str, token: &str) -> String {
-        let payload = json!({ "authToken": token }).to_string();
-        let once = urlencode(&payload);
-        format!("{}/?storeId={store_id}&payload={}&transport=ws", self.ws_base(), urlencode(&once))
+        sync_url(&self.ws_base(), store_id, token)
     }
 
     pub async fn connect(&self, store_id: &str) -> Result<WsClient> {
@@ -89,6 +89,45 @@ impl TestServer {
         }
         Ok(())
     }
+}
+
+/// The WebSocket URL the real client builds for `ws_base`: payload JSON encoded twice.
+pub fn sync_url(ws_base: &str, store_id: &str, token: &str) -> String {
+    let payload = json!({ "authToken": token }).to_string();
+    let once = urlencode(&payload);
+    format!("{ws_base}/?storeId={store_id}&payload={}&transport=ws", urlencode(&once))
+}
+
+/// Run one `node --test` file of tests/client (the real LiveStore client) against a server;
+/// fails unless every test passed, returns node's stdout.
+pub async fn node_test(file: &str, ws_base: &str, http_base: &str) -> Result<String> {
+    let client_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("client");
+    if !client_dir.join("node_modules/@livestore/sync-cf").is_dir() {
+        bail!(
+            "the real client is not installed: run `npm ci --prefix {}` (scripts/test.sh does)",
+            client_dir.display()
+        );
+    }
+    let output = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(file)
+        .current_dir(&client_dir)
+        .env("LIVESTORE_SYNC_URL", ws_base)
+        .env("LIVESTORE_SYNC_HTTP_URL", http_base)
+        .env("LIVESTORE_SYNC_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("running node (Node 20 is required for the real-client test)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+    if !output.status.success() {
+        bail!("the real client's tests ({file}) failed:\n{stdout}\n{stderr}");
+    }
+    Ok(stdout.to_string())
 }
 
 pub fn urlencode(s: &str) -> String {

@@ -1,0 +1,255 @@
+//! The Cloudflare home (cloudflare/) under local workerd (`wrangler dev --local`): the real
+//! client on DO SQLite and on D1, a restart, an eviction with open sockets (hibernation), and a
+//! D1 database written by the reference `@livestore/sync-cf` read and extended by this worker.
+
+use anyhow::{ensure, Context, Result};
+use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
+use livestore_sync_tests::{
+    ack, chain, http_request, node_test, pull_request, seq_nums, sync_url, unique_store, WsClient, TOKEN,
+};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+async fn worker(persist: &Path, storage: &str, port: Option<u16>) -> Result<Wrangler> {
+    Wrangler::start(WranglerConfig {
+        dir: cloudflare_dir(),
+        config: None,
+        persist,
+        vars: &[("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1")],
+        port,
+    })
+    .await
+}
+
+async fn connect(w: &Wrangler, store: &str) -> Result<WsClient> {
+    WsClient::connect(&sync_url(&w.ws_base(), store, TOKEN)).await
+}
+
+/// Open a live pull from `cursor` and read until it is caught up; returns the seqNums seen
+/// and the backend id.
+async fn live_pull(c: &mut WsClient, store: &str, cursor: Option<(&str, i64)>) -> Result<(String, Vec<i64>, String)> {
+    let id = c.id();
+    c.send(&pull_request(&id, store, cursor, true)).await?;
+    let mut seen = Vec::new();
+    loop {
+        let f = c.recv_for(&id).await?;
+        ensure!(f["_tag"] == "Chunk", "live pull failed: {f}");
+        let resp = &f["values"][0];
+        seen.extend(seq_nums(resp));
+        c.send(&ack(&id)).await?;
+        if resp["pageInfo"]["_tag"] == "NoMore" {
+            return Ok((id, seen, resp["backendId"].as_str().unwrap_or_default().to_string()));
+        }
+    }
+}
+
+async fn real_client_suite(storage: &str) -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let w = worker(&tmp.path().join("state"), storage, None).await?;
+    let (_, health) = http_request(w.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    ensure!(
+        health.contains(livestore_sync::runtime::GUEST_SHA256),
+        "the worker must run the component the native host embeds ({}): {health}",
+        livestore_sync::runtime::GUEST_SHA256
+    );
+    let ws = node_test("real-client.test.mjs", &w.ws_base(), &w.http_base()).await;
+    let http = node_test("http-client.test.mjs", &w.ws_base(), &w.http_base()).await;
+    let (ws, http) = (ws.with_context(|| w.log_tail())?, http.with_context(|| w.log_tail())?);
+    ensure!(ws.contains("pass 5"), "expected all 5 real-client tests to pass:\n{ws}");
+    ensure!(http.contains("pass 2"), "expected both HTTP-client tests to pass:\n{http}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_client_syncs_through_the_worker_on_do_sqlite() -> Result<()> {
+    real_client_suite("do-sqlite").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_client_syncs_through_the_worker_on_d1() -> Result<()> {
+    real_client_suite("d1").await
+}
+
+/// workerd restarts (every object evicted, every socket dropped): clients reconnect, live
+/// pulls resume from their cursor, head and backend id are intact.
+async fn restart(storage: &str) -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let persist = tmp.path().join("state");
+    let mut w = worker(&persist, storage, None).await?;
+    let store = unique_store("cf-restart");
+    let mut a = connect(&w, &store).await?;
+    let (_, ok) = a.push(&store, chain(1, 3), None).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "{ok}");
+    let mut b = connect(&w, &store).await?;
+    let (_, seen, backend) = live_pull(&mut b, &store, None).await?;
+    ensure!(seen == vec![1, 2, 3], "{seen:?}");
+
+    w.kill().await?;
+    ensure!(b.recv_within(Duration::from_secs(5)).await.is_err(), "the socket must drop with workerd");
+    let w = worker(&persist, storage, Some(w.port())).await?;
+
+    let mut b = connect(&w, &store).await?;
+    let (live, seen, backend_after) = live_pull(&mut b, &store, Some((&backend, 3))).await?;
+    ensure!(seen.is_empty(), "nothing new after the cursor: {seen:?}");
+    ensure!(backend_after == backend, "backend id changed across the restart: {backend} → {backend_after}");
+    let mut a = connect(&w, &store).await?;
+    let (_, stale) = a.push(&store, chain(3, 3), Some(&backend)).await?;
+    ensure!(stale["exit"]["_tag"] == "Failure", "the head must still be 3: {stale}");
+    let (_, ok) = a.push(&store, chain(4, 5), Some(&backend)).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "{ok}");
+    let f = b.recv_for(&live).await?;
+    ensure!(seq_nums(&f["values"][0]) == vec![4, 5], "the resumed live pull gets the new events: {f}");
+    let (all, _) = a.pull_seq_nums(&store).await?;
+    ensure!(all == vec![1, 2, 3, 4, 5], "{all:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_keeps_head_and_backend_id_on_do_sqlite() -> Result<()> {
+    restart("do-sqlite").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_keeps_head_and_backend_id_on_d1() -> Result<()> {
+    restart("d1").await
+}
+
+/// The object forgets everything in memory while its sockets stay open (what a hibernation
+/// eviction does): a caught-up live pull, a catch-up waiting for its Ack and an authenticated
+/// simple-protocol client all go on as if nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sockets_survive_an_eviction() -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let w = worker(&tmp.path().join("state"), "do-sqlite", None).await?;
+    let store = unique_store("cf-evict");
+    let mut pusher = connect(&w, &store).await?;
+    for i in 0..3 {
+        let (_, ok) = pusher.push(&store, chain(i * 100 + 1, i * 100 + 100), None).await?;
+        ensure!(ok["exit"]["_tag"] == "Success", "{ok}");
+    }
+    let mut live = connect(&w, &store).await?;
+    let (live_id, seen, backend) = live_pull(&mut live, &store, None).await?;
+    ensure!(seen.len() == 300, "{}", seen.len());
+    // A catch-up that got its first chunk and has not acked it.
+    let mut slow = connect(&w, &store).await?;
+    let slow_id = slow.id();
+    slow.send(&pull_request(&slow_id, &store, None, false)).await?;
+    let first = slow.recv_for(&slow_id).await?;
+    ensure!(seq_nums(&first["values"][0]) == (1..=100).collect::<Vec<_>>(), "{first}");
+    let mut simple = WsClient::connect(&format!("{}/websocket?storeId={store}", w.ws_base())).await?;
+    simple.send(&json!({"type": "auth", "token": TOKEN})).await?;
+    ensure!(simple.recv().await?["type"] == "auth_ok");
+
+    let (status, body) = http_request(
+        w.addr,
+        &format!(
+            "POST /__test/evict?storeId={store} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await?;
+    ensure!(status == 200 && body.contains("evicted"), "{status} {body}");
+
+    let (_, ok) = pusher.push(&store, chain(301, 301), Some(&backend)).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "the head survived the eviction: {ok}");
+    let f = live.recv_for(&live_id).await?;
+    ensure!(seq_nums(&f["values"][0]) == vec![301], "live pull resumed: {f}");
+    ensure!(live.recv_within(Duration::from_millis(300)).await?.is_none(), "no duplicate broadcast");
+    let msg = simple.recv().await?;
+    ensure!(msg["type"] == "events" && msg["events"][0]["seqNum"] == 301, "simple client still subscribed: {msg}");
+
+    let mut rest = Vec::new();
+    loop {
+        slow.send(&ack(&slow_id)).await?;
+        let f = slow.recv_for(&slow_id).await?;
+        if f["_tag"] == "Exit" {
+            ensure!(f["exit"]["_tag"] == "Success", "{f}");
+            break;
+        }
+        rest.extend(seq_nums(&f["values"][0]));
+    }
+    ensure!(rest == (101..=301).collect::<Vec<_>>(), "the catch-up continued where it was: {rest:?}");
+    Ok(())
+}
+
+fn reference_config(dir: &Path) -> Result<std::path::PathBuf> {
+    // This worker under the reference's script and class names and D1 database: what an
+    // in-place switch from @livestore/sync-cf deploys.
+    let ours = std::fs::read_to_string(cloudflare_dir().join("wrangler.toml"))?;
+    let adapted = ours
+        .replace("name = \"livestore-sync-worker\"", "name = \"livestore-sync-cf-anchor-ref-d1\"")
+        .replace("class_name = \"WebSocketServer\"", "class_name = \"SyncBackendDO\"")
+        .replace("new_sqlite_classes = [\"WebSocketServer\"]", "new_sqlite_classes = [\"SyncBackendDO\"]")
+        .replace("00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000001")
+        .replace("STORAGE = \"do-sqlite\"", "STORAGE = \"d1\"");
+    ensure!(adapted.matches("SyncBackendDO").count() == 2 && adapted.contains("000000000001"), "{adapted}");
+    let path = dir.join(format!(".wrangler-reference-{}.toml", std::process::id()));
+    std::fs::write(&path, adapted)?;
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let persist = tmp.path().join("state");
+    let store = unique_store("cf-ref");
+    let batch: Vec<Value> = chain(1, 20);
+
+    let mut reference = Wrangler::start(WranglerConfig {
+        dir: repo_root().join("tests/client/reference"),
+        config: Some(Path::new("wrangler.d1.toml")),
+        persist: &persist,
+        vars: &[],
+        port: None,
+    })
+    .await
+    .context("starting the reference worker")?;
+    let mut c = connect(&reference, &store).await?;
+    // The reference takes one push at a time per batch slice; 20 events in two pushes.
+    let (_, ok) = c.push(&store, batch[..10].to_vec(), None).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "{ok}");
+    let (_, ok) = c.push(&store, batch[10..].to_vec(), None).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "{ok}");
+    let written = c.pull_all(&store, None).await?;
+    let backend = written[0]["backendId"].as_str().unwrap_or_default().to_string();
+    let written_events: Vec<Value> =
+        written.iter().flat_map(|r| r["batch"].as_array().cloned().unwrap_or_default()).collect();
+    ensure!(written_events.len() == 20, "{written:?}");
+    drop(c);
+    reference.kill().await?;
+
+    let config = reference_config(&cloudflare_dir())?;
+    let started = Wrangler::start(WranglerConfig {
+        dir: cloudflare_dir(),
+        config: Some(&config),
+        persist: &persist,
+        vars: &[],
+        port: None,
+    })
+    .await;
+    let _ = std::fs::remove_file(&config);
+    let ours = started?;
+    let mut c = connect(&ours, &store).await?;
+    let read = c.pull_all(&store, None).await?;
+    let read_events: Vec<Value> =
+        read.iter().flat_map(|r| r["batch"].as_array().cloned().unwrap_or_default()).collect();
+    ensure!(
+        read_events == written_events,
+        "every event as the reference wrote it:\n{read_events:?}\nvs\n{written_events:?}"
+    );
+    ensure!(read[0]["backendId"] == backend.as_str(), "backend id carried over: {} vs {backend}", read[0]["backendId"]);
+    // A client of the reference continues: cursor with the old backend id, push at the head.
+    let after = c.pull_all(&store, Some((&backend, 20))).await?;
+    ensure!(after.iter().all(|r| seq_nums(r).is_empty()), "{after:?}");
+    let (_, ok) = c.push(&store, chain(21, 25), Some(&backend)).await?;
+    ensure!(ok["exit"]["_tag"] == "Success", "extending the reference's log: {ok}");
+    let (_, gap) = c.push(&store, chain(27, 27), Some(&backend)).await?;
+    ensure!(gap["exit"]["_tag"] == "Failure", "{gap}");
+    let (all, _) = c.pull_seq_nums(&store).await?;
+    ensure!(all == (1..=25).collect::<Vec<_>>(), "{all:?}");
+    Ok(())
+}
