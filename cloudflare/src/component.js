@@ -18,6 +18,13 @@ export async function instantiateSync({ storage, connections, host }) {
     'livestore:sync/storage': storage,
     'livestore:sync/connections': connections,
     'livestore:sync/host': host,
+    // Hook components run natively only for now: none are loaded here.
+    'livestore:sync/hooks': {
+      loaded: () => ({ onPush: false, onPull: false, afterPush: false }),
+      onPush: () => undefined,
+      onPull: () => undefined,
+      afterPush: () => {},
+    },
     'wasi:cli/environment': cli.environment,
     'wasi:cli/exit': cli.exit,
     'wasi:cli/stderr': cli.stderr,

@@ -1,13 +1,13 @@
 //! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
 
-use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
+use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
 use crate::store::{Protocol, StoreSync};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({ world: "sync-component", path: "../wit" });
 
 use exports::livestore::sync::handler::Guest;
-use livestore::sync::{connections, host, storage, types};
+use livestore::sync::{connections, hooks, host, storage, types};
 
 struct WitHost;
 
@@ -79,6 +79,25 @@ impl Host for WitHost {
     }
     fn max_push_events(&mut self) -> u32 {
         host::max_push_events()
+    }
+    fn hooks_loaded(&mut self) -> HookKinds {
+        let k = hooks::loaded();
+        HookKinds {
+            on_push: k.contains(hooks::HookKinds::ON_PUSH),
+            on_pull: k.contains(hooks::HookKinds::ON_PULL),
+            after_push: k.contains(hooks::HookKinds::AFTER_PUSH),
+        }
+    }
+    fn on_push_hook(&mut self, conn: u64, rows: &[EventRow]) -> Result<(), String> {
+        let rows: Vec<types::EventRow> = rows.iter().map(to_wit).collect();
+        hooks::on_push(conn, &rows)
+    }
+    fn on_pull_hook(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String> {
+        hooks::on_pull(conn, cursor, live)
+    }
+    fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]) {
+        let rows: Vec<types::EventRow> = rows.iter().map(to_wit).collect();
+        hooks::after_push(conn, &rows)
     }
     fn log(&mut self, level: LogLevel, message: &str) {
         let level = match level {

@@ -31,6 +31,14 @@ pub enum Telemetry {
     ChunkSent,
 }
 
+/// Which operator hooks are loaded (the component skips the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HookKinds {
+    pub on_push: bool,
+    pub on_pull: bool,
+    pub after_push: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     Debug,
@@ -55,4 +63,12 @@ pub trait Host {
     fn log(&mut self, level: LogLevel, message: &str);
     /// The most events one push may carry (a server setting).
     fn max_push_events(&mut self) -> u32;
+    /// Which hooks are loaded.
+    fn hooks_loaded(&mut self) -> HookKinds;
+    /// The operator's on-push hooks; an error rejects the batch.
+    fn on_push_hook(&mut self, conn: u64, rows: &[EventRow]) -> Result<(), String>;
+    /// The operator's on-pull hooks; an error fails the pull.
+    fn on_pull_hook(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String>;
+    /// The operator's after-push hooks, run by the host off the push's path.
+    fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]);
 }

@@ -15,7 +15,7 @@ pub mod snapshot;
 pub mod store;
 pub mod wire;
 
-pub use host::{EventRow, Host, LogLevel, StoreState, Telemetry};
+pub use host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
 pub use store::{Protocol, StoreSync};
 
 #[cfg(target_arch = "wasm32")]

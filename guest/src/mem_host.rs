@@ -1,7 +1,7 @@
 //! An in-memory [`Host`]: for unit tests and fuzzing of the sync logic without wasmtime.
 //! Appends are atomic and head-guarded like the real storage.
 
-use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
+use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
 use std::collections::HashMap;
 
 #[derive(Default)]
@@ -23,6 +23,13 @@ pub struct MemHost {
     pub fail_next_append: bool,
     /// The last state each connection saved (`save_state`).
     pub saved: HashMap<u64, String>,
+    pub hooks: HookKinds,
+    /// on-push rejects batches containing an event with this name.
+    pub reject_event_name: Option<String>,
+    /// on-pull rejects pulls from this cursor.
+    pub reject_pull_cursor: Option<i64>,
+    /// Every batch the after-push hook saw: (conn, seqNums).
+    pub after_pushes: Vec<(u64, Vec<i64>)>,
 }
 
 impl Default for MemHost {
@@ -35,6 +42,10 @@ impl Default for MemHost {
             max_push_events: 1000,
             fail_next_append: false,
             saved: HashMap::new(),
+            hooks: HookKinds::default(),
+            reject_event_name: None,
+            reject_pull_cursor: None,
+            after_pushes: Vec::new(),
         }
     }
 }
@@ -129,6 +140,28 @@ impl Host for MemHost {
     fn max_push_events(&mut self) -> u32 {
         self.max_push_events
     }
+
+    fn hooks_loaded(&mut self) -> HookKinds {
+        self.hooks
+    }
+
+    fn on_push_hook(&mut self, _conn: u64, rows: &[EventRow]) -> Result<(), String> {
+        match &self.reject_event_name {
+            Some(bad) if rows.iter().any(|r| &r.name == bad) => Err(format!("event {bad} is not allowed")),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_pull_hook(&mut self, _conn: u64, cursor: i64, _live: bool) -> Result<(), String> {
+        match self.reject_pull_cursor {
+            Some(c) if c == cursor => Err(format!("pulls from {c} are not allowed")),
+            _ => Ok(()),
+        }
+    }
+
+    fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]) {
+        self.after_pushes.push((conn, rows.iter().map(|r| r.seq_num).collect()));
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +202,42 @@ mod tests {
         sync.frame(&mut host, 1, &push("1", &[(1, 0), (2, 1), (3, 2)]));
         assert!(host.sent[0].1.contains("BatchTooLargeError"), "{}", host.sent[0].1);
         assert!(host.stores["s"].events.is_empty());
+    }
+
+    #[test]
+    fn an_on_push_hook_rejection_stores_nothing_and_after_push_sees_committed_batches() {
+        let mut host = MemHost {
+            hooks: HookKinds { on_push: true, on_pull: true, after_push: true },
+            reject_event_name: Some("forbidden".into()),
+            ..MemHost::default()
+        };
+        let mut sync = StoreSync::open(&mut host, "s").expect("open");
+        sync.connection_opened(1, Protocol::LiveStore, true, None);
+        sync.frame(&mut host, 1, &push("a", &[(1, 0), (2, 1)]));
+        let bad = push("b", &[(3, 2)]).replace(r#""name":"e""#, r#""name":"forbidden""#);
+        sync.frame(&mut host, 1, &bad);
+        let frames = host.frames_for(1).join("\n");
+        assert!(frames.contains("HookRejected") && frames.contains("event forbidden is not allowed"), "{frames}");
+        assert_eq!(sync.head(), 2);
+        assert_eq!(host.stores["s"].events.len(), 2);
+        assert_eq!(host.after_pushes, vec![(1, vec![1, 2])]);
+    }
+
+    #[test]
+    fn an_on_pull_hook_rejection_fails_the_pull() {
+        let mut host = MemHost {
+            hooks: HookKinds { on_pull: true, ..HookKinds::default() },
+            reject_pull_cursor: Some(0),
+            ..MemHost::default()
+        };
+        let mut sync = StoreSync::open(&mut host, "s").expect("open");
+        sync.connection_opened(1, Protocol::LiveStore, true, None);
+        sync.frame(
+            &mut host,
+            1,
+            r#"{"_tag":"Request","id":"p","tag":"SyncWsRpc.Pull","payload":{"storeId":"s","payload":{},"cursor":{"_tag":"None"},"live":true},"headers":[]}"#,
+        );
+        let frames = host.frames_for(1).join("\n");
+        assert!(frames.contains(r#""_tag":"Failure""#) && frames.contains("pulls from 0 are not allowed"), "{frames}");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::encode::json_str;
 use crate::host::{EventRow, Host, Telemetry};
-use crate::store::StoreSync;
+use crate::store::{AdmitError, StoreSync};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -179,8 +179,10 @@ impl StoreSync {
             seq_nums.push(seq);
         }
         if !rows.is_empty() {
-            if let Err(e) = self.admit(host, &rows, Some(conn), started) {
-                return host.send(conn, &error_message("storage_error", &e));
+            match self.admit(host, &rows, conn, Some(conn), started) {
+                Ok(()) => {}
+                Err(AdmitError::Hook(m)) => return host.send(conn, &error_message("rejected", &m)),
+                Err(AdmitError::Storage(e)) => return host.send(conn, &error_message("storage_error", &e)),
             }
         }
         let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
@@ -218,6 +220,11 @@ impl StoreSync {
                 return host.send(conn, &error_message("invalid_message", &m));
             }
         };
+        if self.hooks.on_pull {
+            if let Err(m) = host.on_pull_hook(conn, cursor, false) {
+                return host.send(conn, &error_message("rejected", &m));
+            }
+        }
         // One row more than asked tells whether more remain.
         let mut rows = match host.read_after(&self.store_id, cursor, limit + 1) {
             Ok(rows) => rows,

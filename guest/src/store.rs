@@ -4,7 +4,7 @@
 
 use crate::encode;
 use crate::events::{self, Rejection};
-use crate::host::{EventRow, Host, LogLevel, StoreState, Telemetry};
+use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
 use crate::pull::{split_into_chunks, PullStream, MAX_EVENTS_PER_CHUNK};
 use crate::wire::{self, ClientMsg, PullPayload, PushPayload};
 use serde_json::value::RawValue;
@@ -29,6 +29,15 @@ pub struct StoreSync {
     pub(crate) store_id: String,
     pub(crate) state: StoreState,
     pub(crate) conns: HashMap<u64, Conn>,
+    /// The operator's hooks, asked once at open.
+    pub(crate) hooks: HookKinds,
+}
+
+/// Why a batch was not admitted.
+pub(crate) enum AdmitError {
+    /// An on-push hook refused it; its message.
+    Hook(String),
+    Storage(String),
 }
 
 /// How a LiveStore push request ends.
@@ -44,7 +53,8 @@ impl StoreSync {
     /// Open the store: load (or create) its head and backend id.
     pub fn open(host: &mut dyn Host, store_id: &str) -> Result<Self, String> {
         let state = host.init_store(store_id, &crate::ids::new_backend_id())?;
-        Ok(StoreSync { store_id: store_id.to_string(), state, conns: HashMap::new() })
+        let hooks = host.hooks_loaded();
+        Ok(StoreSync { store_id: store_id.to_string(), state, conns: HashMap::new(), hooks })
     }
 
     pub fn store_id(&self) -> &str {
@@ -120,7 +130,7 @@ impl StoreSync {
         payload: Option<&RawValue>,
         what: &str,
     ) -> String {
-        let outcome = self.livestore_push(host, payload, what);
+        let outcome = self.livestore_push(host, conn, payload, what);
         self.log_push(host, conn, id, payload, &outcome);
         match outcome {
             PushOutcome::Ack => encode::exit_push_ack(id),
@@ -168,7 +178,13 @@ impl StoreSync {
         }
     }
 
-    fn livestore_push(&mut self, host: &mut dyn Host, payload: Option<&RawValue>, what: &str) -> PushOutcome {
+    fn livestore_push(
+        &mut self,
+        host: &mut dyn Host,
+        conn: u64,
+        payload: Option<&RawValue>,
+        what: &str,
+    ) -> PushOutcome {
         let started = std::time::Instant::now();
         let req: PushPayload<'_> = match wire::parse_payload(payload, what) {
             Ok(req) => req,
@@ -209,27 +225,44 @@ impl StoreSync {
             });
         }
         let rows = events::to_rows(&req.batch, &crate::clock::now_iso());
-        match self.admit(host, &rows, None, started) {
+        match self.admit(host, &rows, conn, None, started) {
             Ok(()) => PushOutcome::Ack,
-            Err(message) => PushOutcome::Fail(encode::unknown_error("StorageError", &message, "insert")),
+            Err(AdmitError::Hook(message)) => {
+                PushOutcome::Fail(encode::unknown_error("HookRejected", &message, "onPush"))
+            }
+            Err(AdmitError::Storage(message)) => {
+                PushOutcome::Fail(encode::unknown_error("StorageError", &message, "insert"))
+            }
         }
     }
 
-    /// Commit validated rows that continue the head, then publish them. Publish after
-    /// commit; the caller acks after this returns (ack after publish).
+    /// Run the on-push hooks, commit validated rows that continue the head, then publish
+    /// them. Publish after commit; the caller acks after this returns (ack after publish);
+    /// after-push hooks are handed the batch last (the host runs them off this path).
+    /// `conn` is the pushing connection (0: the HTTP request); `origin` gets no broadcast.
     pub(crate) fn admit(
         &mut self,
         host: &mut dyn Host,
         rows: &[EventRow],
+        conn: u64,
         origin: Option<u64>,
         started: std::time::Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), AdmitError> {
+        if self.hooks.on_push {
+            if let Err(message) = host.on_push_hook(conn, rows) {
+                host.record(Telemetry::PushRejected("hook"));
+                return Err(AdmitError::Hook(message));
+            }
+        }
         if let Err(message) = host.append_batch(&self.store_id, self.state.head, rows) {
             host.record(Telemetry::PushRejected("storage-error"));
-            return Err(message);
+            return Err(AdmitError::Storage(message));
         }
         self.state.head = rows.last().map(|r| r.seq_num).unwrap_or(self.state.head);
         self.publish(host, rows, origin);
+        if self.hooks.after_push {
+            host.after_push_hook(conn, rows);
+        }
         let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
         host.record(Telemetry::PushAccepted { events: rows.len() as u32, micros });
         Ok(())
@@ -279,10 +312,22 @@ impl StoreSync {
         }
     }
 
-    /// Decode a pull request and its cursor, or the frame that fails it.
-    fn parse_pull(&self, id: &str, payload: Option<&RawValue>, what: &str) -> Result<(PullPayload, i64), String> {
+    /// Decode a pull request and its cursor and ask the on-pull hooks, or the frame that
+    /// fails it (`live` is false for the HTTP transport).
+    fn parse_pull(
+        &self,
+        host: &mut dyn Host,
+        conn: u64,
+        id: &str,
+        payload: Option<&RawValue>,
+        what: &str,
+    ) -> Result<(PullPayload, i64), String> {
         let req: PullPayload = wire::parse_payload(payload, what).map_err(|msg| encode::exit_die(id, &msg))?;
         let cursor = self.pull_cursor(&req).map_err(|error| encode::exit_fail(id, &error))?;
+        if self.hooks.on_pull {
+            host.on_pull_hook(conn, cursor, req.live)
+                .map_err(|message| encode::exit_fail(id, &encode::unknown_error("HookRejected", &message, "onPull")))?;
+        }
         Ok((req, cursor))
     }
 
@@ -295,7 +340,7 @@ impl StoreSync {
     }
 
     fn pull(&mut self, host: &mut dyn Host, conn: u64, id: &str, payload: Option<&RawValue>) {
-        let (req, cursor) = match self.parse_pull(id, payload, "SyncWsRpc.Pull") {
+        let (req, cursor) = match self.parse_pull(host, conn, id, payload, "SyncWsRpc.Pull") {
             Ok(parsed) => parsed,
             Err(frame) => return host.send(conn, &frame),
         };
@@ -327,7 +372,7 @@ impl StoreSync {
 
     /// A non-streaming pull (HTTP transport): every chunk, then `Exit`, without Acks.
     fn http_pull(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> Vec<String> {
-        let mut stream = match self.parse_pull(id, payload, "SyncHttpRpc.Pull") {
+        let mut stream = match self.parse_pull(host, 0, id, payload, "SyncHttpRpc.Pull") {
             Ok((_, cursor)) => match self.new_stream(host, id, cursor, false) {
                 Ok(stream) => stream,
                 Err(frame) => return vec![frame],

@@ -160,6 +160,32 @@ pub struct ServeArgs {
     /// Idle store instances (no connections) kept warm for HTTP polling and reconnects (~200 KiB each).
     #[arg(long, env = "LIVESTORE_SYNC_IDLE_STORE_CACHE", default_value_t = 256)]
     pub idle_store_cache: usize,
+    /// A hook component to load (repeatable): `path.wasm` or `name=path.wasm`. Hooks run in
+    /// `--hook` order; see "Customisation with hooks" in the README.
+    #[arg(long = "hook", env = "LIVESTORE_SYNC_HOOKS", value_delimiter = ',')]
+    pub hooks: Vec<String>,
+    /// A value hooks read with `config.get` (repeatable): `NAME=VALUE`, or `NAME` to pass the
+    /// server's environment variable (e.g. `--hook-var LIVESTORE_SECRET`).
+    #[arg(long = "hook-var")]
+    pub hook_vars: Vec<String>,
+    /// A host hooks may reach over HTTP (repeatable): `host`, `host:port` or `*.domain`. None by default.
+    #[arg(long = "hook-allow-host", env = "LIVESTORE_SYNC_HOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub hook_allow_hosts: Vec<String>,
+    /// CPU time one hook call may use, in milliseconds.
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_CPU_MS", default_value_t = 50)]
+    pub hook_cpu_ms: u64,
+    /// Wall-clock time one hook call may take (outbound HTTP included), in milliseconds.
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_WALL_MS", default_value_t = 10_000)]
+    pub hook_wall_ms: u64,
+    /// Memory one hook instance may grow to, in MiB.
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MEMORY_MIB", default_value_t = 64)]
+    pub hook_memory_mib: usize,
+    /// The longest message a hook may return or log, in bytes.
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MAX_OUTPUT_BYTES", default_value_t = 16 << 10)]
+    pub hook_max_output_bytes: usize,
+    /// Connect and first-byte timeout of a hook's outbound HTTP request, in milliseconds.
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_HTTP_TIMEOUT_MS", default_value_t = 5_000)]
+    pub hook_http_timeout_ms: u64,
     /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
     #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
     pub log_level: String,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cli_args;
 pub mod conn_queue;
 pub mod dev_vars;
+pub mod hooks;
 pub mod runtime;
 pub mod server;
 pub mod shard;

@@ -73,7 +73,19 @@ fn serve(args: ServeArgs) -> Result<()> {
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
     }
+    let hooks = livestore_sync::hooks::HookSettings {
+        specs: args.hooks.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect(),
+        vars: livestore_sync::hooks::parse_vars(&args.hook_vars, |k| std::env::var(k).ok())?,
+        allow_hosts: args.hook_allow_hosts.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect(),
+        cpu_deadline: std::time::Duration::from_millis(args.hook_cpu_ms.max(1)),
+        wall_deadline: std::time::Duration::from_millis(args.hook_wall_ms.max(1)),
+        memory_limit: args.hook_memory_mib.max(1) << 20,
+        max_output_bytes: args.hook_max_output_bytes.max(64),
+        http_timeout: std::time::Duration::from_millis(args.hook_http_timeout_ms.max(1)),
+        ..Default::default()
+    };
     let config = ServerConfig {
+        hooks,
         host: args.host,
         port: args.port,
         data_dir: args.data_dir,

@@ -13,6 +13,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({ world: "sync-component", path: "../wit" });
 
+use crate::hooks::{HookContext, HookEvent, HookFn, HookPullRequest, Hooks};
+use livestore::sync::hooks::HookKinds;
 use livestore::sync::types::{EventRow, LogLevel, StoreState, TelemetryEvent};
 
 pub use livestore::sync::types::Protocol;
@@ -31,6 +33,7 @@ pub struct ShardIo {
     pub conns: Mutex<HashMap<u64, ConnSender>>,
     pub auth_token: Option<String>,
     pub max_push_events: u32,
+    pub hooks: Option<Arc<Hooks>>,
 }
 
 /// The data of one store's wasmtime `Store`.
@@ -38,6 +41,71 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     io: Arc<ShardIo>,
+    /// What hooks learn about each connection (kept from `opened`).
+    hook_contexts: HashMap<u64, HookContext>,
+    /// The HTTP-transport request being handled (conn 0).
+    http_context: Option<HookContext>,
+}
+
+impl HostState {
+    fn hook_context(&self, conn: u64) -> HookContext {
+        let ctx = if conn == 0 { self.http_context.as_ref() } else { self.hook_contexts.get(&conn) };
+        ctx.cloned().unwrap_or_default()
+    }
+}
+
+fn hook_event(r: &EventRow) -> HookEvent {
+    HookEvent {
+        seq_num: r.seq_num,
+        parent_seq_num: r.parent_seq_num,
+        name: r.name.clone(),
+        args: r.args.clone(),
+        client_id: r.client_id.clone(),
+        session_id: r.session_id.clone(),
+    }
+}
+
+impl livestore::sync::hooks::Host for HostState {
+    fn loaded(&mut self) -> HookKinds {
+        let mut kinds = HookKinds::empty();
+        if let Some(h) = &self.io.hooks {
+            if h.has(HookFn::OnPush) {
+                kinds |= HookKinds::ON_PUSH;
+            }
+            if h.has(HookFn::OnPull) {
+                kinds |= HookKinds::ON_PULL;
+            }
+            if h.has(HookFn::AfterPush) {
+                kinds |= HookKinds::AFTER_PUSH;
+            }
+        }
+        kinds
+    }
+
+    fn on_push(&mut self, conn: u64, batch: Vec<EventRow>) -> Result<(), String> {
+        let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
+        let mut ctx = self.hook_context(conn);
+        if ctx.client_id.is_none() {
+            ctx.client_id = batch.first().map(|e| e.client_id.clone());
+        }
+        let events: Vec<HookEvent> = batch.iter().map(hook_event).collect();
+        hooks.on_push(&ctx, &events).map_err(|e| e.message())
+    }
+
+    fn on_pull(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String> {
+        let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
+        hooks.on_pull(&self.hook_context(conn), HookPullRequest { cursor, live }).map_err(|e| e.message())
+    }
+
+    fn after_push(&mut self, conn: u64, batch: Vec<EventRow>) {
+        let Some(hooks) = self.io.hooks.clone() else { return };
+        let mut ctx = self.hook_context(conn);
+        if ctx.client_id.is_none() {
+            ctx.client_id = batch.first().map(|e| e.client_id.clone());
+        }
+        let created_at = batch.first().map(|e| e.created_at.clone()).unwrap_or_default();
+        hooks.after_push(ctx, batch.iter().map(hook_event).collect(), created_at);
+    }
 }
 
 impl WasiView for HostState {
@@ -211,7 +279,9 @@ impl SyncRuntime {
     /// environment or stdio: only clocks and randomness from WASI.
     pub fn instantiate(&self, io: Arc<ShardIo>) -> Result<StoreInstance> {
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
-        let mut store = Store::new(&self.engine, HostState { wasi, table: ResourceTable::new(), io });
+        let state =
+            HostState { wasi, table: ResourceTable::new(), io, hook_contexts: HashMap::new(), http_context: None };
+        let mut store = Store::new(&self.engine, state);
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -224,6 +294,15 @@ impl SyncRuntime {
 impl StoreInstance {
     /// Errors are traps (a bug in the component): the caller drops the instance.
     pub fn opened(&mut self, conn: u64, store_id: &str, open: OpenInfo) -> Result<Result<(), String>> {
+        if self.store.data().io.hooks.is_some() {
+            let ctx = HookContext {
+                store_id: store_id.to_string(),
+                client_id: open.client_id.clone(),
+                payload: open.payload.clone(),
+                headers: open.headers.clone(),
+            };
+            self.store.data_mut().hook_contexts.insert(conn, ctx);
+        }
         let info = livestore::sync::types::ConnectionInfo {
             conn,
             store_id: store_id.to_string(),
@@ -242,6 +321,14 @@ impl StoreInstance {
 
     /// One HTTP-transport request; returns the response body (a JSON array).
     pub fn http_request(&mut self, store_id: &str, payload: Option<&str>, body: &str) -> Result<String> {
+        if self.store.data().io.hooks.is_some() {
+            let ctx = HookContext {
+                store_id: store_id.to_string(),
+                payload: payload.map(str::to_string),
+                ..HookContext::default()
+            };
+            self.store.data_mut().http_context = Some(ctx);
+        }
         self.bindings
             .livestore_sync_handler()
             .call_http_request(&mut self.store, store_id, payload, body)
@@ -249,6 +336,7 @@ impl StoreInstance {
     }
 
     pub fn closed(&mut self, conn: u64) -> Result<()> {
+        self.store.data_mut().hook_contexts.remove(&conn);
         self.bindings.livestore_sync_handler().call_closed(&mut self.store, conn).map_err(anyhow::Error::from)
     }
 }

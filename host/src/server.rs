@@ -4,6 +4,7 @@
 
 use crate::auth::token_matches;
 use crate::conn_queue::{conn_queue, ConnReceiver, ConnSender};
+use crate::hooks::{HookError, HookFn, Hooks};
 use crate::runtime::{OpenInfo, Outgoing, Protocol, SyncRuntime};
 use crate::shard::{AdminAction, ShardMsg, ShardSettings, Shards};
 use crate::storage::Durability;
@@ -81,6 +82,8 @@ pub struct ServerConfig {
     pub max_open_stores: usize,
     /// Idle store instances kept warm (evicted beyond this; reopened from storage on demand).
     pub idle_store_cache: usize,
+    /// Operator hook components and their sandbox limits.
+    pub hooks: crate::hooks::HookSettings,
 }
 
 impl Default for ServerConfig {
@@ -104,12 +107,14 @@ impl Default for ServerConfig {
             max_push_events: 1000,
             max_open_stores: 10_000,
             idle_store_cache: 256,
+            hooks: crate::hooks::HookSettings::default(),
         }
     }
 }
 
 struct AppState {
     config: ServerConfig,
+    hooks: Option<Arc<Hooks>>,
     shards: Arc<Shards>,
     next_conn: AtomicU64,
     open_sockets: AtomicUsize,
@@ -158,6 +163,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     } else {
         config.shards
     };
+    let hook_settings = config.hooks.clone();
+    let hooks = tokio::task::spawn_blocking(move || Hooks::load(&hook_settings)).await??;
     let db_path = config.data_dir.join("sync.db");
     let settings = ShardSettings {
         shards: shard_count,
@@ -166,6 +173,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         max_push_events: config.max_push_events,
         max_open_stores: config.max_open_stores,
         idle_store_cache: config.idle_store_cache,
+        hooks: hooks.clone(),
     };
     let shards = Arc::new(Shards::start(rt, db_path, settings)?);
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -175,6 +183,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(AppState {
         config,
+        hooks,
         shards: shards.clone(),
         next_conn: AtomicU64::new(1),
         open_sockets: AtomicUsize::new(0),
@@ -464,6 +473,9 @@ async fn http_rpc(
             return invalid_token();
         }
     }
+    if let Some(refused) = validate_payload(&state, &store_id, params.payload_json(), &req).await {
+        return refused;
+    }
     metrics::counter!(HTTP_REQUESTS).increment(1);
     let gzip = req
         .headers()
@@ -524,6 +536,9 @@ async fn simple_upgrade(req: Request<Incoming>, params: SyncParams, state: Arc<A
         }
         (Some(_), None) => false,
     };
+    if let Some(refused) = validate_payload(&state, &store_id, params.payload_json(), &req).await {
+        return refused;
+    }
     let info = OpenInfo {
         protocol: Protocol::Simple,
         authenticated,
@@ -532,6 +547,37 @@ async fn simple_upgrade(req: Request<Incoming>, params: SyncParams, state: Arc<A
         headers: forwarded_headers(&req, &state.config.forward_headers),
     };
     accept_socket(req, store_id, info, state).await
+}
+
+/// The validate-payload hooks at connect: `Some(response)` refuses the request (400 with the
+/// hook's message; 500 when a hook failed).
+async fn validate_payload(
+    state: &AppState,
+    store_id: &str,
+    payload: Option<String>,
+    req: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let hooks = state.hooks.clone().filter(|h| h.has(HookFn::ValidatePayload))?;
+    // Hooks see the forwarded headers and, as the seed's curl example sends it, Authorization.
+    let mut headers = forwarded_headers(req, &state.config.forward_headers);
+    if let Some(auth) = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if !headers.iter().any(|(k, _)| k == "authorization") {
+            headers.push(("authorization".to_string(), auth.to_string()));
+        }
+    }
+    let store = store_id.to_string();
+    let verdict =
+        tokio::task::spawn_blocking(move || hooks.validate_payload(&store, payload.as_deref(), &headers)).await;
+    match verdict {
+        Ok(Ok(())) => None,
+        Ok(Err(HookError::Rejected(message))) => {
+            metrics::counter!(CONNECTIONS_REFUSED, "reason" => "hook").increment(1);
+            tracing::info!(store_id, "a validate-payload hook refused the connection: {message}");
+            Some(text(StatusCode::BAD_REQUEST, format!("{message}\n")))
+        }
+        Ok(Err(failed)) => Some(text(StatusCode::INTERNAL_SERVER_ERROR, format!("{}\n", failed.message()))),
+        Err(e) => Some(text(StatusCode::INTERNAL_SERVER_ERROR, format!("validate-payload hook: {e}\n"))),
+    }
 }
 
 fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
@@ -559,6 +605,9 @@ async fn upgrade(
             tracing::info!(store_id, "refused a connection: invalid auth token");
             return invalid_token();
         }
+    }
+    if let Some(refused) = validate_payload(&state, &store_id, params.payload_json(), &req).await {
+        return refused;
     }
     let info = OpenInfo {
         protocol: Protocol::Livestore,

@@ -67,6 +67,7 @@ pub struct ShardSettings {
     pub max_open_stores: usize,
     /// Idle store instances kept warm across all shards (HTTP polling, reconnects).
     pub idle_store_cache: usize,
+    pub hooks: Option<Arc<crate::hooks::Hooks>>,
 }
 
 pub struct Shards {
@@ -88,6 +89,7 @@ impl Shards {
                 conns: Mutex::new(HashMap::new()),
                 auth_token: settings.auth_token.clone(),
                 max_push_events: settings.max_push_events,
+                hooks: settings.hooks.clone(),
             });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();

