@@ -26,16 +26,23 @@ step "cargo fmt --check"
 cargo fmt --all --check
 (cd guest && cargo fmt --check)
 (cd guest/fuzz && cargo fmt --check)
+(cd hooks && cargo fmt --check)
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 (cd guest && cargo clippy --all-targets --locked -- -D warnings)
 (cd guest && cargo clippy --target wasm32-wasip2 --locked -- -D warnings)
+(cd hooks && cargo clippy --all-targets --locked -- -D warnings)
+(cd hooks && cargo clippy --target wasm32-wasip2 --locked -- -D warnings)
 
 step "guest unit tests (native)"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 (cd guest && cargo test --locked) 2>&1 | tee "$scratch/guest-test.log"
+
+step "example hooks: unit tests (native) and wasm32-wasip2 build"
+(cd hooks && cargo test --locked) 2>&1 | tee "$scratch/hooks-test.log"
+cargo build --release --locked --target wasm32-wasip2 --manifest-path hooks/Cargo.toml --target-dir target/hooks
 
 step "fuzz smoke run (cargo fuzz, ${FUZZ_SECONDS:=15} s per target; longer: FUZZ_SECONDS=600 bash scripts/test.sh)"
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -68,5 +75,5 @@ step "workspace tests (server, raw-frame conformance, real client)"
 cargo test --workspace --locked 2>&1 | tee "$corpus/cargo-test.log"
 # One closing line over every test binary (guest unit tests included).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
-  "$corpus/cargo-test.log" "$corpus/guest-test.log"
+  "$corpus/cargo-test.log" "$corpus/guest-test.log" "$corpus/hooks-test.log"
 

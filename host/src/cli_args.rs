@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the sync endpoint (WebSocket on any path: ws://HOST:PORT/?storeId=…&transport=ws).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect the SQLite database.
     Db {
         #[command(flatten)]

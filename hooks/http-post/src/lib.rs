@@ -34,7 +34,6 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> Result<u16, String> {
     request.set_authority(Some(authority)).map_err(|_| format!("authority {authority:?}"))?;
     request.set_path_with_query(Some(path)).map_err(|_| format!("path {path:?}"))?;
     let outgoing = request.body().map_err(|_| "request body".to_string())?;
-    let response = outgoing_handler::handle(request, None).map_err(|e| format!("request to {authority} refused: {e:?}"))?;
     {
         let stream = outgoing.write().map_err(|_| "body stream".to_string())?;
         for chunk in body.chunks(4096) {
@@ -42,6 +41,8 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> Result<u16, String> {
         }
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| format!("finishing the body: {e:?}"))?;
+    let response =
+        outgoing_handler::handle(request, None).map_err(|e| format!("request to {authority} refused: {e:?}"))?;
     response.subscribe().block();
     match response.get() {
         Some(Ok(Ok(res))) => Ok(res.status()),

@@ -12,7 +12,9 @@ pub fn window_key(client: &str, unix_secs: u64) -> String {
 pub fn limit(configured: Option<&str>) -> Result<u32, String> {
     match configured {
         None => Ok(DEFAULT_LIMIT),
-        Some(v) => v.trim().parse().map_err(|_| format!("rate-limit hook: RATE_LIMIT_PER_MINUTE={v:?} is not a number")),
+        Some(v) => {
+            v.trim().parse().map_err(|_| format!("rate-limit hook: RATE_LIMIT_PER_MINUTE={v:?} is not a number"))
+        }
     }
 }
 
@@ -38,7 +40,8 @@ mod component {
         fn on_push(context: Context, batch: Vec<Event>) -> Result<(), String> {
             let limit = super::limit(config::get("RATE_LIMIT_PER_MINUTE").as_deref())?;
             let client = context.client_id.or_else(|| batch.first().map(|e| e.client_id.clone())).unwrap_or_default();
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let key = super::window_key(&client, now);
             let next = super::admit(scratch::get(&key).as_deref(), limit, &client)?;
             scratch::set(&key, &next.to_le_bytes(), Some(120_000))

@@ -2,15 +2,26 @@
 //! must also allow with `--hook-allow-host`). A failed delivery is returned as an error, which
 //! the server logs and counts (`livestore_sync_hook_failures_total{kind="error"}`).
 
+/// One committed event as the webhook receives it.
+pub struct Delivered<'a> {
+    pub seq_num: i64,
+    pub parent_seq_num: i64,
+    pub name: &'a str,
+    /// JSON text.
+    pub args: Option<&'a str>,
+    pub client_id: &'a str,
+    pub session_id: &'a str,
+}
+
 /// The JSON body: `{"storeId","createdAt","events":[{seqNum,parentSeqNum,name,args,clientId,sessionId}]}`.
-pub fn body(store_id: &str, created_at: &str, events: &[(i64, i64, &str, Option<&str>, &str, &str)]) -> String {
+pub fn body(store_id: &str, created_at: &str, events: &[Delivered<'_>]) -> String {
     let events: Vec<serde_json::Value> = events
         .iter()
-        .map(|(seq, parent, name, args, client, session)| {
-            let args = args.and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()).unwrap_or(serde_json::Value::Null);
+        .map(|e| {
+            let args = e.args.and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()).unwrap_or_default();
             serde_json::json!({
-                "seqNum": seq, "parentSeqNum": parent, "name": name, "args": args,
-                "clientId": client, "sessionId": session,
+                "seqNum": e.seq_num, "parentSeqNum": e.parent_seq_num, "name": e.name, "args": args,
+                "clientId": e.client_id, "sessionId": e.session_id,
             })
         })
         .collect();
@@ -32,8 +43,13 @@ mod component {
             };
             let events: Vec<_> = batch
                 .iter()
-                .map(|e| {
-                    (e.seq_num, e.parent_seq_num, e.name.as_str(), e.args.as_deref(), e.client_id.as_str(), e.session_id.as_str())
+                .map(|e| super::Delivered {
+                    seq_num: e.seq_num,
+                    parent_seq_num: e.parent_seq_num,
+                    name: &e.name,
+                    args: e.args.as_deref(),
+                    client_id: &e.client_id,
+                    session_id: &e.session_id,
                 })
                 .collect();
             let json = super::body(&context.store_id, &created_at, &events);
@@ -51,7 +67,18 @@ mod component {
 mod tests {
     #[test]
     fn the_body_carries_the_batch_with_parsed_args() {
-        let b = super::body("s", "2026-01-01T00:00:00.000Z", &[(1, 0, "todoCreated-v1", Some(r#"{"id":"t1"}"#), "c", "s1")]);
+        let b = super::body(
+            "s",
+            "2026-01-01T00:00:00.000Z",
+            &[super::Delivered {
+                seq_num: 1,
+                parent_seq_num: 0,
+                name: "todoCreated-v1",
+                args: Some(r#"{"id":"t1"}"#),
+                client_id: "c",
+                session_id: "s1",
+            }],
+        );
         let v: serde_json::Value = serde_json::from_str(&b).expect("json");
         assert_eq!(v["storeId"], "s");
         assert_eq!(v["events"][0]["args"]["id"], "t1");

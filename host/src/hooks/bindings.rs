@@ -100,10 +100,18 @@ impl LoadedHook {
             .then(|| validate_payload::GuestIndices::new(&pre))
             .transpose()
             .map_err(anyhow::Error::from)?;
-        let on_push = present(INTERFACES[1].0).then(|| on_push::GuestIndices::new(&pre)).transpose().map_err(anyhow::Error::from)?;
-        let on_pull = present(INTERFACES[2].0).then(|| on_pull::GuestIndices::new(&pre)).transpose().map_err(anyhow::Error::from)?;
-        let after_push =
-            present(INTERFACES[3].0).then(|| after_push::GuestIndices::new(&pre)).transpose().map_err(anyhow::Error::from)?;
+        let on_push = present(INTERFACES[1].0)
+            .then(|| on_push::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        let on_pull = present(INTERFACES[2].0)
+            .then(|| on_pull::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        let after_push = present(INTERFACES[3].0)
+            .then(|| after_push::GuestIndices::new(&pre))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
         let exports: Vec<HookFn> = INTERFACES.iter().filter(|(i, _)| present(i)).map(|(_, f)| *f).collect();
         if exports.is_empty() {
             bail!(

@@ -52,7 +52,12 @@ impl WasiHttpHooks for HttpPolicy {
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         if !host_allowed(&self.allow, &host, port) {
             metrics::counter!(crate::telemetry::HOOK_HTTP_DENIED, "hook" => self.hook.clone()).increment(1);
-            tracing::warn!(hook = self.hook, host, port, "hook tried to reach a host that is not allowlisted (--hook-allow-host)");
+            tracing::warn!(
+                hook = self.hook,
+                host,
+                port,
+                "hook tried to reach a host that is not allowlisted (--hook-allow-host)"
+            );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let limit = self.timeout;

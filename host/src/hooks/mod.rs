@@ -211,7 +211,10 @@ mod tests {
 
     #[test]
     fn hook_specs_name_the_hook() {
-        assert_eq!(parse_spec("hooks/static_token.wasm"), ("static_token".into(), PathBuf::from("hooks/static_token.wasm")));
+        assert_eq!(
+            parse_spec("hooks/static_token.wasm"),
+            ("static_token".into(), PathBuf::from("hooks/static_token.wasm"))
+        );
         assert_eq!(parse_spec("auth=/x/y.wasm"), ("auth".into(), PathBuf::from("/x/y.wasm")));
     }
 

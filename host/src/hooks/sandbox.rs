@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -50,6 +51,8 @@ impl std::error::Error for Stopped {}
 /// A store's data: one hook call's world.
 pub struct HookState {
     wasi: WasiCtx,
+    /// The hook's stderr (a panic message, an allocation failure), kept to explain a trap.
+    stderr: MemoryOutputPipe,
     http: WasiHttpCtx,
     http_policy: HttpPolicy,
     table: ResourceTable,
@@ -147,10 +150,17 @@ impl Sandbox {
 
     /// A fresh store for one call of `hook` on behalf of `store_id`, with its limits armed.
     fn store(&self, hook: &str, store_id: &str) -> Store<HookState> {
-        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        let stderr = MemoryOutputPipe::new(4096);
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .stderr(stderr.clone())
+            .build();
         let s = &self.settings;
         let state = HookState {
             wasi,
+            stderr,
             http: WasiHttpCtx::new(),
             http_policy: HttpPolicy::new(hook, &s.allow_hosts, s.http_timeout),
             table: ResourceTable::new(),
@@ -204,9 +214,15 @@ impl Sandbox {
         metrics::histogram!(crate::telemetry::HOOK_DURATION, "hook" => hook.to_string(), "function" => function)
             .record(elapsed.as_secs_f64());
         let failed = |kind: &'static str, message: String| {
-            metrics::counter!(crate::telemetry::HOOK_FAILURES, "hook" => hook.to_string(), "kind" => kind)
-                .increment(1);
-            tracing::warn!(hook, function, store_id, kind, elapsed_ms = elapsed.as_secs_f64() * 1e3, "hook failed: {message}");
+            metrics::counter!(crate::telemetry::HOOK_FAILURES, "hook" => hook.to_string(), "kind" => kind).increment(1);
+            tracing::warn!(
+                hook,
+                function,
+                store_id,
+                kind,
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "hook failed: {message}"
+            );
             HookError::Failed { hook: hook.to_string(), kind, message }
         };
         match outcome {
@@ -224,13 +240,27 @@ impl Sandbox {
                 if let Some(Stopped(kind, message)) = e.chain().find_map(|c| c.downcast_ref::<Stopped>()) {
                     return Err(failed(kind, message.clone()));
                 }
-                if store.data().memory_denied {
+                let stderr = store.data().stderr.contents();
+                let said = String::from_utf8_lossy(&stderr);
+                let said = said
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("note: run with"))
+                    .unwrap_or("")
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
+                if store.data().memory_denied || said.starts_with("memory allocation of") {
                     let cap = self.settings.memory_limit >> 20;
-                    return Err(failed("memory", format!("exceeded its {cap} MiB memory cap")));
+                    let detail = if said.is_empty() { String::new() } else { format!(" ({said})") };
+                    return Err(failed("memory", format!("exceeded its {cap} MiB memory cap{detail}")));
                 }
-                let text = format!("{e:#}");
-                let first = text.lines().next().unwrap_or("trap").chars().take(300).collect::<String>();
-                Err(failed("trap", format!("trapped: {first}")))
+                let trap = e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<wasmtime::Trap>().map(|t| t.to_string()))
+                    .unwrap_or_else(|| format!("{e}").lines().next().unwrap_or("error").to_string());
+                let detail = if said.is_empty() { String::new() } else { format!(": {said}") };
+                Err(failed("trap", format!("trapped ({trap}){detail}")))
             }
         }
     }

@@ -9,10 +9,13 @@ pub const MAX_KEY_BYTES: usize = 256;
 pub const MAX_VALUE_BYTES: usize = 4096;
 pub const MAX_KEYS: usize = 1024;
 
+/// key → (value, expiry) for one hook and store.
+type Space = HashMap<String, (Vec<u8>, Option<Instant>)>;
+
 #[derive(Default)]
 pub struct Scratch {
-    /// (hook, store) → key → (value, expiry)
-    spaces: Mutex<HashMap<(String, String), HashMap<String, (Vec<u8>, Option<Instant>)>>>,
+    /// (hook, store) → its space
+    spaces: Mutex<HashMap<(String, String), Space>>,
 }
 
 impl Scratch {

@@ -1,0 +1,374 @@
+//! Operator hook components through the running server: each example hook's accept and
+//! reject paths, the webhook's POSTs on a loopback server and its refused call to a host not
+//! on the allowlist, and hostile hooks (loop, 4 GiB, trap, huge error) that fail only their
+//! own request while another store's client keeps being served.
+
+use anyhow::{ensure, Context, Result};
+use livestore_sync::hooks::HookSettings;
+use livestore_sync_tests::hook_builds::hook_wasm;
+use livestore_sync_tests::{
+    chain, event, failure_error, http_post, http_request, is_push_ack, sync_url, unique_store, urlencode, TestServer,
+    WsClient, TOKEN,
+};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A server with no `--auth-token` and these hooks (`name=path` specs) and vars.
+async fn server_with(
+    hooks: &[(&str, &str)],
+    vars: &[(&str, &str)],
+    tweak: impl FnOnce(&mut HookSettings),
+) -> Result<TestServer> {
+    let mut settings = HookSettings::default();
+    for (name, krate) in hooks {
+        settings.specs.push(format!("{name}={}", hook_wasm(krate)?.display()));
+    }
+    settings.vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>();
+    tweak(&mut settings);
+    TestServer::start_configured(|c| {
+        c.auth_token = None;
+        c.hooks = settings;
+        c.forward_headers = vec!["x-tenant".into()];
+    })
+    .await
+}
+
+fn named(name: &str, seq: i64, parent: i64) -> Value {
+    let mut e = event(seq, parent);
+    e["name"] = json!(name);
+    e
+}
+
+fn with_client(mut e: Value, client: &str) -> Value {
+    e["clientId"] = json!(client);
+    e
+}
+
+/// The HTTP status of a WebSocket upgrade that was refused, with the body.
+async fn refused_upgrade(server: &TestServer, store: &str, payload: &Value) -> Result<(u16, String)> {
+    use tokio_tungstenite::tungstenite::Error;
+    let once = urlencode(&payload.to_string());
+    let url = format!("{}/?storeId={store}&payload={}&transport=ws", server.ws_base(), urlencode(&once));
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => anyhow::bail!("the upgrade was accepted"),
+        Err(Error::Http(res)) => {
+            let body = res.body().as_ref().map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
+            Ok((res.status().as_u16(), body))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn metrics(server: &TestServer) -> Result<String> {
+    Ok(http_request(server.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?.1)
+}
+
+fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|lab| l.contains(lab)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_static_token_hook_checks_payload_and_bearer_tokens() -> Result<()> {
+    let server = server_with(&[("static-token", "static_token")], &[("AUTH_TOKEN", TOKEN)], |_| {}).await?;
+    let store = unique_store("hook-token");
+    let mut c = WsClient::connect(&sync_url(&server.ws_base(), &store, TOKEN)).await?;
+    let (_, ok) = c.push(&store, chain(1, 2), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+
+    let (status, body) = refused_upgrade(&server, &store, &json!({ "authToken": "wrong" })).await?;
+    ensure!(status == 400 && body.contains("Invalid auth token"), "{status} {body}");
+    let (status, body) = refused_upgrade(&server, &store, &json!({})).await?;
+    ensure!(status == 400 && body.contains("Missing auth token"), "{status} {body}");
+
+    // The seed's troubleshooting curl: the simple protocol with an Authorization header.
+    let url = format!("{}/websocket?storeId={store}", server.ws_base());
+    let mut simple = WsClient::connect_with_headers(&url, &[("Authorization", &format!("Bearer {TOKEN}"))]).await?;
+    simple.send(&json!({"type": "pull", "since": 0})).await?;
+    let events = simple.recv().await?;
+    ensure!(events["type"] == "events" && events["events"].as_array().map(Vec::len) == Some(2), "{events}");
+    ensure!(
+        WsClient::connect_with_headers(&url, &[("Authorization", "Bearer nope")]).await.is_err(),
+        "a wrong Bearer token must be refused"
+    );
+
+    // The HTTP transport goes through the same check.
+    let body = json!({"_tag":"Request","id":"0","tag":"SyncHttpRpc.Ping","payload":{"storeId":store,"payload":{"authToken":"nope"}},"headers":[]});
+    let once = urlencode(&json!({ "authToken": "nope" }).to_string());
+    let (status, text) = http_post(
+        server.addr,
+        &format!("/?storeId={store}&payload={}&transport=http", urlencode(&once)),
+        &body.to_string(),
+    )
+    .await?;
+    ensure!(status == 400 && text.contains("Invalid auth token"), "{status} {text}");
+    Ok(())
+}
+
+fn jwt(secret: &str, claims: Value) -> Result<String> {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    Ok(encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes()))?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jwt_hook_checks_signature_expiry_and_store() -> Result<()> {
+    let server = server_with(&[("jwt", "jwt")], &[("LIVESTORE_SECRET", "s3cret")], |_| {}).await?;
+    let store = unique_store("hook-jwt");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let good = jwt("s3cret", json!({ "sub": "u1", "exp": now + 600, "storeId": store }))?;
+    let mut c = WsClient::connect(&sync_url(&server.ws_base(), &store, &good)).await?;
+    let (_, ok) = c.push(&store, chain(1, 1), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+
+    let expired = jwt("s3cret", json!({ "exp": now - 600, "storeId": store }))?;
+    let (status, body) = refused_upgrade(&server, &store, &json!({ "authToken": expired })).await?;
+    ensure!(status == 400 && body.contains("Invalid auth token") && body.contains("Expired"), "{status} {body}");
+    let forged = jwt("guessed", json!({ "exp": now + 600 }))?;
+    let (status, body) = refused_upgrade(&server, &store, &json!({ "authToken": forged })).await?;
+    ensure!(status == 400 && body.contains("InvalidSignature"), "{status} {body}");
+    let other_store = jwt("s3cret", json!({ "exp": now + 600, "storeId": "someone-else" }))?;
+    let (status, body) = refused_upgrade(&server, &store, &json!({ "authToken": other_store })).await?;
+    ensure!(status == 400 && body.contains("issued for store"), "{status} {body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_hook_allows_100_pushes_per_minute_per_client() -> Result<()> {
+    // Stay inside one calendar minute (the limiter's window).
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    if secs % 60 > 45 {
+        tokio::time::sleep(Duration::from_secs(61 - secs % 60)).await;
+    }
+    let server = server_with(&[("rate-limit", "rate_limit")], &[], |_| {}).await?;
+    let store = unique_store("hook-rate");
+    let mut c = server.connect(&store).await?;
+    for seq in 1..=100 {
+        let (_, ok) = c.push(&store, vec![with_client(event(seq, seq - 1), "busy")], None).await?;
+        ensure!(is_push_ack(&ok), "push {seq}: {ok}");
+    }
+    let (_, refused) = c.push(&store, vec![with_client(event(101, 100), "busy")], None).await?;
+    let error = failure_error(&refused).context("the 101st push must fail")?;
+    ensure!(error["_tag"] == "UnknownError", "{refused}");
+    ensure!(error["cause"]["message"].as_str().unwrap_or_default().contains("limit 100"), "{refused}");
+    let (_, other) = c.push(&store, vec![with_client(event(101, 100), "calm")], None).await?;
+    ensure!(is_push_ack(&other), "another client is not limited: {other}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_allowlist_hook_rejects_unlisted_names_and_stores_nothing() -> Result<()> {
+    let server =
+        server_with(&[("allowlist", "event_allowlist")], &[("ALLOWED_EVENTS", "todoCreated-v1,chat*")], |_| {}).await?;
+    let store = unique_store("hook-allow");
+    let mut c = server.connect(&store).await?;
+    let (_, ok) = c.push(&store, vec![event(1, 0), named("chatMessage", 2, 1)], None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let (_, refused) = c.push(&store, vec![event(3, 2), named("dropTables", 4, 3)], None).await?;
+    let error = failure_error(&refused).context("an unlisted name must fail the batch")?;
+    ensure!(error["cause"]["message"].as_str().unwrap_or_default().contains("dropTables"), "{refused}");
+    let (seqs, _) = c.pull_seq_nums(&store).await?;
+    ensure!(seqs == vec![1, 2], "the refused batch left nothing behind: {seqs:?}");
+
+    let mut simple = WsClient::connect(&format!("{}/websocket?storeId={store}", server.ws_base())).await?;
+    simple.send(&json!({"type":"push","events":[{"id":"e1","type":"dropTables","data":{}}]})).await?;
+    let reply = simple.recv().await?;
+    ensure!(reply["type"] == "error" && reply["code"] == "rejected", "{reply}");
+    simple.send(&json!({"type":"push","events":[{"id":"e2","type":"chatMessage","data":{"t":1}}]})).await?;
+    let reply = simple.recv().await?;
+    ensure!(reply["type"] == "ack" && reply["seqNums"] == json!([3]), "{reply}");
+    Ok(())
+}
+
+/// A loopback HTTP server that records each request body and answers 200.
+async fn webhook_sink() -> Result<(u16, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok());
+                    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+                    let complete = match len {
+                        Some(len) => body.len() >= len,
+                        None => !chunked || body.ends_with("0\r\n\r\n"),
+                    };
+                    if complete {
+                        let _ = tx.send(format!("{head}\r\n\r\n{body}"));
+                        let _ =
+                            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((port, rx))
+}
+
+/// The JSON document in a (possibly chunked) request body.
+fn json_body(request: &str) -> Result<Value> {
+    let body = request.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let start = body.find('{').context("no JSON in the body")?;
+    let end = body.rfind('}').context("no JSON in the body")?;
+    Ok(serde_json::from_str(&body[start..=end])?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_hook_posts_committed_batches_to_an_allowlisted_host() -> Result<()> {
+    let (port, mut posts) = webhook_sink().await?;
+    let url = format!("http://127.0.0.1:{port}/livestore");
+    let server = server_with(&[("webhook", "webhook")], &[("WEBHOOK_URL", &url)], |s| {
+        s.allow_hosts = vec![format!("127.0.0.1:{port}")];
+    })
+    .await?;
+    let store = unique_store("hook-webhook");
+    let mut c = server.connect(&store).await?;
+    let (_, ok) = c.push(&store, chain(1, 3), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let request = tokio::time::timeout(Duration::from_secs(10), posts.recv()).await?.context("sink closed")?;
+    ensure!(request.starts_with("POST /livestore "), "{request}");
+    let doc = json_body(&request)?;
+    ensure!(doc["storeId"] == store.as_str(), "{doc}");
+    let seqs: Vec<i64> =
+        doc["events"].as_array().context("events")?.iter().filter_map(|e| e["seqNum"].as_i64()).collect();
+    ensure!(seqs == vec![1, 2, 3], "{doc}");
+    ensure!(doc["events"][0]["args"]["id"] == "todo-1", "{doc}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_calling_a_host_off_the_allowlist_is_refused() -> Result<()> {
+    let (port, mut posts) = webhook_sink().await?;
+    let url = format!("http://127.0.0.1:{port}/livestore");
+    // Only another port is allowlisted: the sink must never be reached.
+    let server = server_with(
+        &[("webhook-denied", "webhook"), ("hostile-denied", "hostile")],
+        &[("WEBHOOK_URL", &url), ("HOSTILE_URL", &url)],
+        |s| {
+            s.allow_hosts = vec![format!("127.0.0.1:{}", port.wrapping_add(1))];
+        },
+    )
+    .await?;
+    let store = unique_store("hook-denied");
+    let mut c = server.connect(&store).await?;
+    let (_, ok) = c.push(&store, chain(1, 1), None).await?;
+    ensure!(is_push_ack(&ok), "after-push failures never fail the push: {ok}");
+    // An on-push hook that calls out gets the refusal as its own error.
+    let (_, refused) = c.push(&store, vec![named("call-out", 2, 1)], None).await?;
+    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    ensure!(message.contains("HttpRequestDenied"), "{refused}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics(&server).await?;
+        let denied = metric(&m, "livestore_sync_hook_http_denied_total", &["hook=\"webhook-denied\""]);
+        let failed = metric(&m, "livestore_sync_hook_failures_total", &["hook=\"webhook-denied\"", "kind=\"error\""]);
+        if denied >= 1.0 && failed >= 1.0 {
+            ensure!(metric(&m, "livestore_sync_hook_http_denied_total", &["hook=\"hostile-denied\""]) >= 1.0, "{m}");
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the denied webhook call was not counted:\n{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(posts.try_recv().is_err(), "nothing may reach a host that is not allowlisted");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> Result<()> {
+    let server = server_with(&[("hostile", "hostile")], &[], |_| {}).await?;
+    let deadline = HookSettings::default().cpu_deadline;
+    let victim = unique_store("hook-victim");
+    let bystander = unique_store("hook-bystander");
+    let mut v = server.connect(&victim).await?;
+    let mut b = server.connect(&bystander).await?;
+
+    // Another store's client pushes throughout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let bystander_id = bystander.clone();
+    let steady = tokio::spawn(async move {
+        let mut seq = 0;
+        let mut slowest = Duration::ZERO;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            seq += 1;
+            let started = Instant::now();
+            let (_, ok) = b.push(&bystander_id, vec![event(seq, seq - 1)], None).await?;
+            slowest = slowest.max(started.elapsed());
+            ensure!(is_push_ack(&ok), "the other store saw an error: {ok}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        anyhow::Ok((seq, slowest))
+    });
+
+    let cases = [
+        ("loop", "exceeded its 50 ms CPU deadline"),
+        ("alloc", "memory cap"),
+        ("trap", "trapped"),
+        ("huge-error", "byte message (limit 16384)"),
+    ];
+    for (seq, (name, expected)) in (0i64..).zip(cases) {
+        let started = Instant::now();
+        let (_, failed) = v.push(&victim, vec![named(name, seq + 1, seq)], None).await?;
+        let took = started.elapsed();
+        let message =
+            failure_error(&failed).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+        println!("{name}: failed after {took:?}: {message}");
+        ensure!(message.contains("hook \"hostile\" failed") && message.contains(expected), "{name}: {failed}");
+        ensure!(took <= deadline + Duration::from_millis(100), "{name}: failed after {took:?}");
+        // The same connection and store go on.
+        let (_, ok) = v.push(&victim, vec![event(seq + 1, seq)], None).await?;
+        ensure!(is_push_ack(&ok), "{name}: the store must keep serving: {ok}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (pushes, slowest) = steady.await??;
+    println!("the other store: {pushes} pushes, slowest ack {slowest:?}");
+    ensure!(pushes > 4, "the other store's client made progress ({pushes} pushes)");
+    // A store sharing the victim's shard waits at most for the hook's deadline.
+    ensure!(slowest <= deadline + Duration::from_millis(100), "another store stalled for {slowest:?}");
+    let m = metrics(&server).await?;
+    for kind in ["cpu-deadline", "memory", "trap", "output"] {
+        let n = metric(&m, "livestore_sync_hook_failures_total", &["hook=\"hostile\"", &format!("kind=\"{kind}\"")]);
+        ensure!(n >= 1.0, "no {kind} failure counted:\n{m}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_is_not_a_hook_stops_start_up_with_a_clear_error() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all")?;
+    let err = server_with(&[], &[], |s| s.specs = vec![junk.display().to_string()]).await.err().context("must fail")?;
+    let text = format!("{err:#}");
+    ensure!(text.contains("junk") && text.contains("not a WebAssembly component"), "{text}");
+
+    // A component that exports no hook interface (the sync component itself).
+    let sync = tmp.path().join("sync.wasm");
+    std::fs::write(&sync, livestore_sync::runtime::GUEST_WASM)?;
+    let err = server_with(&[], &[], |s| s.specs = vec![sync.display().to_string()]).await.err().context("must fail")?;
+    let text = format!("{err:#}");
+    ensure!(text.contains("hook \"sync\"") || text.contains("\"sync\""), "{text}");
+    ensure!(text.contains("imports something hooks may not use") || text.contains("not a hook"), "{text}");
+    Ok(())
+}
