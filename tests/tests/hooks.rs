@@ -15,6 +15,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// One test at a time: the hostile test times deadlines, which CPU contention from the
+/// other tests of this binary (2 cores in CI) would stretch.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A server with no `--auth-token` and these hooks (`name=path` specs) and vars.
 async fn server_with(
     hooks: &[(&str, &str)],
@@ -74,6 +78,7 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_static_token_hook_checks_payload_and_bearer_tokens() -> Result<()> {
+    let _turn = TURN.lock().await;
     let server = server_with(&[("static-token", "static_token")], &[("AUTH_TOKEN", TOKEN)], |_| {}).await?;
     let store = unique_store("hook-token");
     let mut c = WsClient::connect(&sync_url(&server.ws_base(), &store, TOKEN)).await?;
@@ -116,6 +121,7 @@ fn jwt(secret: &str, claims: Value) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwt_hook_checks_signature_expiry_and_store() -> Result<()> {
+    let _turn = TURN.lock().await;
     let server = server_with(&[("jwt", "jwt")], &[("LIVESTORE_SECRET", "s3cret")], |_| {}).await?;
     let store = unique_store("hook-jwt");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
@@ -138,6 +144,7 @@ async fn the_jwt_hook_checks_signature_expiry_and_store() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_limit_hook_allows_100_pushes_per_minute_per_client() -> Result<()> {
+    let _turn = TURN.lock().await;
     // Stay inside one calendar minute (the limiter's window).
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     if secs % 60 > 45 {
@@ -161,6 +168,7 @@ async fn the_rate_limit_hook_allows_100_pushes_per_minute_per_client() -> Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_allowlist_hook_rejects_unlisted_names_and_stores_nothing() -> Result<()> {
+    let _turn = TURN.lock().await;
     let server =
         server_with(&[("allowlist", "event_allowlist")], &[("ALLOWED_EVENTS", "todoCreated-v1,chat*")], |_| {}).await?;
     let store = unique_store("hook-allow");
@@ -236,6 +244,7 @@ fn json_body(request: &str) -> Result<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_hook_posts_committed_batches_to_an_allowlisted_host() -> Result<()> {
+    let _turn = TURN.lock().await;
     let (port, mut posts) = webhook_sink().await?;
     let url = format!("http://127.0.0.1:{port}/livestore");
     let server = server_with(&[("webhook", "webhook")], &[("WEBHOOK_URL", &url)], |s| {
@@ -259,6 +268,7 @@ async fn the_webhook_hook_posts_committed_batches_to_an_allowlisted_host() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_calling_a_host_off_the_allowlist_is_refused() -> Result<()> {
+    let _turn = TURN.lock().await;
     let (port, mut posts) = webhook_sink().await?;
     let url = format!("http://127.0.0.1:{port}/livestore");
     // Only another port is allowlisted: the sink must never be reached.
@@ -296,6 +306,7 @@ async fn a_hook_calling_a_host_off_the_allowlist_is_refused() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> Result<()> {
+    let _turn = TURN.lock().await;
     let server = server_with(&[("hostile", "hostile")], &[], |_| {}).await?;
     let deadline = HookSettings::default().cpu_deadline;
     let victim = unique_store("hook-victim");
@@ -356,6 +367,7 @@ async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_is_not_a_hook_stops_start_up_with_a_clear_error() -> Result<()> {
+    let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir()?;
     let junk = tmp.path().join("junk.wasm");
     std::fs::write(&junk, b"not wasm at all")?;

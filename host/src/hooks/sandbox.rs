@@ -19,6 +19,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; the deadline is checked at this granularity.
 const TICK: Duration = Duration::from_millis(1);
+/// Hook instances alive at once (calls in flight); beyond it a call fails as a trap.
+const POOL_SLOTS: u32 = 1000;
 /// Log lines one call may write before the rest are dropped.
 const MAX_LOG_LINES: u32 = 100;
 
@@ -116,6 +118,15 @@ impl Sandbox {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         config.epoch_interruption(true);
+        // Every call gets a fresh instance: a pool of pre-reserved slots makes that cheap
+        // (and caps each memory at the configured limit).
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_SLOTS)
+            .total_core_instances(POOL_SLOTS * 4)
+            .total_memories(POOL_SLOTS * 2)
+            .total_tables(POOL_SLOTS * 4)
+            .max_memory_size(settings.memory_limit.max(1 << 20));
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         let engine =
             Engine::new(&config).map_err(anyhow::Error::from).context("creating the hooks' wasmtime engine")?;
         let mut linker = Linker::<HookState>::new(&engine);
