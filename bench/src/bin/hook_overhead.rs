@@ -14,17 +14,18 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 }
 
 fn settings() -> Result<HookSettings> {
-    let mut s = HookSettings::default();
-    s.specs = vec![
-        format!("static-token={}", hook_wasm("static_token")?.display()),
-        format!("allowlist={}", hook_wasm("event_allowlist")?.display()),
-        format!("rate-limit={}", hook_wasm("rate_limit")?.display()),
-    ];
-    s.vars = [("AUTH_TOKEN", TOKEN), ("ALLOWED_EVENTS", "todoCreated-v1"), ("RATE_LIMIT_PER_MINUTE", "100000000")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Ok(s)
+    Ok(HookSettings {
+        specs: vec![
+            format!("static-token={}", hook_wasm("static_token")?.display()),
+            format!("allowlist={}", hook_wasm("event_allowlist")?.display()),
+            format!("rate-limit={}", hook_wasm("rate_limit")?.display()),
+        ],
+        vars: [("AUTH_TOKEN", TOKEN), ("ALLOWED_EVENTS", "todoCreated-v1"), ("RATE_LIMIT_PER_MINUTE", "100000000")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..HookSettings::default()
+    })
 }
 
 fn direct_calls(n: usize) -> Result<()> {
