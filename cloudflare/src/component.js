@@ -12,36 +12,35 @@ import * as random from '@bytecodealliance/preview2-shim/random'
 
 const cores = { 'guest.core.wasm': core1, 'guest.core2.wasm': core2, 'guest.core3.wasm': core3 }
 
-/** `storage`, `connections` and `host` implement the component's own imports. */
-export async function instantiateSync({ storage, connections, host }) {
+/** What WASI gives a component here: clocks, randomness, stdio to the console, nothing else. */
+export const wasiImports = {
+  'wasi:cli/environment': cli.environment,
+  'wasi:cli/exit': cli.exit,
+  'wasi:cli/stderr': cli.stderr,
+  'wasi:cli/stdin': cli.stdin,
+  'wasi:cli/stdout': cli.stdout,
+  'wasi:cli/terminal-input': cli.terminalInput,
+  'wasi:cli/terminal-output': cli.terminalOutput,
+  'wasi:cli/terminal-stderr': cli.terminalStderr,
+  'wasi:cli/terminal-stdin': cli.terminalStdin,
+  'wasi:cli/terminal-stdout': cli.terminalStdout,
+  'wasi:clocks/monotonic-clock': clocks.monotonicClock,
+  'wasi:clocks/wall-clock': clocks.wallClock,
+  'wasi:io/error': io.error,
+  'wasi:io/poll': io.poll,
+  'wasi:io/streams': io.streams,
+  'wasi:random/insecure-seed': random.insecureSeed,
+  'wasi:random/random': random.random,
+}
+
+/** `storage`, `connections`, `host` and `hooks` implement the component's own imports. */
+export async function instantiateSync({ storage, connections, host, hooks }) {
   const imports = {
     'livestore:sync/storage': storage,
     'livestore:sync/connections': connections,
     'livestore:sync/host': host,
-    // Hook components run natively only for now: none are loaded here.
-    'livestore:sync/hooks': {
-      loaded: () => ({ onPush: false, onPull: false, afterPush: false }),
-      onPush: () => undefined,
-      onPull: () => undefined,
-      afterPush: () => {},
-    },
-    'wasi:cli/environment': cli.environment,
-    'wasi:cli/exit': cli.exit,
-    'wasi:cli/stderr': cli.stderr,
-    'wasi:cli/stdin': cli.stdin,
-    'wasi:cli/stdout': cli.stdout,
-    'wasi:cli/terminal-input': cli.terminalInput,
-    'wasi:cli/terminal-output': cli.terminalOutput,
-    'wasi:cli/terminal-stderr': cli.terminalStderr,
-    'wasi:cli/terminal-stdin': cli.terminalStdin,
-    'wasi:cli/terminal-stdout': cli.terminalStdout,
-    'wasi:clocks/monotonic-clock': clocks.monotonicClock,
-    'wasi:clocks/wall-clock': clocks.wallClock,
-    'wasi:io/error': io.error,
-    'wasi:io/poll': io.poll,
-    'wasi:io/streams': io.streams,
-    'wasi:random/insecure-seed': random.insecureSeed,
-    'wasi:random/random': random.random,
+    'livestore:sync/hooks': hooks,
+    ...wasiImports,
   }
   const instance = await instantiate((name) => cores[name], imports)
   return instance.handler

@@ -11,6 +11,7 @@ import { instantiateSync } from './component.js'
 import { doSqliteStorage } from './storage-do.js'
 import { d1Storage } from './storage-d1.js'
 import { tokenMatches } from './params.js'
+import { HookRunner, hookEvent } from './hooks.js'
 
 const LEVELS = { debug: 'debug', info: 'info', warn: 'warn', error: 'error' }
 /** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
@@ -26,6 +27,9 @@ export class WebSocketServer extends DurableObject {
     this.nextConn = 1
     this.queue = Promise.resolve()
     this.storage = env.STORAGE === 'd1' ? d1Storage(env.DB, ctx) : doSqliteStorage(ctx)
+    this.hooks = HookRunner.fromEnv(env)
+    /** The hook context of the HTTP-transport request being handled (conn 0). */
+    this.httpContext = null
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"_tag":"Ping"}', '{"_tag":"Pong"}'))
   }
 
@@ -63,6 +67,30 @@ export class WebSocketServer extends DurableObject {
           saveAttachment(c.ws, c.att)
         },
       },
+      hooks: {
+        loaded: () => ({ onPush: this.hooks.has('onPush'), onPull: this.hooks.has('onPull'), afterPush: this.hooks.has('afterPush') }),
+        onPush: async (conn, batch) => {
+          const ctx = this.hookContext(conn, batch)
+          const refused = await this.hooks.onPush(ctx, batch.map(hookEvent))
+          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: refused }
+        },
+        onPull: async (conn, cursor, live) => {
+          const refused = await this.hooks.onPull(this.hookContext(conn, []), { cursor, live })
+          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: refused }
+        },
+        afterPush: (conn, batch) => {
+          const ctx = this.hookContext(conn, batch)
+          const events = batch.map(hookEvent)
+          const createdAt = batch[0]?.createdAt ?? ''
+          // Off the push's path: the ack does not wait; failures are logged.
+          this.ctx.waitUntil(
+            Promise.resolve().then(async () => {
+              const failed = await this.hooks.afterPush(ctx, events, createdAt)
+              if (failed !== null) console.warn(`after-push hook: ${failed}`)
+            }),
+          )
+        },
+      },
       host: {
         checkToken: (token) => !env.AUTH_TOKEN || tokenMatches(token, env.AUTH_TOKEN),
         report: () => {},
@@ -72,6 +100,17 @@ export class WebSocketServer extends DurableObject {
           console[LEVELS[level] ?? 'log'](message)
         },
       },
+    }
+  }
+
+  /** What hooks learn about a connection (conn 0: the HTTP request being handled). */
+  hookContext(conn, batch) {
+    const att = String(conn) === '0' ? this.httpContext : this.conns.get(String(conn))?.att
+    return {
+      storeId: att?.storeId ?? '',
+      clientId: att?.clientId ?? batch[0]?.clientId,
+      payload: att?.payload ?? undefined,
+      headers: att?.headers ?? [],
     }
   }
 
@@ -133,6 +172,7 @@ export class WebSocketServer extends DurableObject {
     return this.serial(async () => {
       try {
         const handler = await this.component()
+        this.httpContext = info
         const json = await handler.httpRequest(info.storeId, info.payload, body)
         return new Response(json, { headers: { 'content-type': 'application/json' } })
       } catch (e) {

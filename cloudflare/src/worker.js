@@ -4,6 +4,9 @@
 import { STORE_ID_RE } from './sql.js'
 import { bearerToken, payloadToken, syncParams, tokenMatches } from './params.js'
 import { GUEST_SHA256 } from '../gen/meta.js'
+import { HookRunner } from './hooks.js'
+
+let hooks = null
 
 import { WebSocketServer } from './durable-object.js'
 
@@ -66,6 +69,15 @@ export default {
       clientId: params.clientId,
       payload: params.payload ? JSON.stringify(params.payload.ok) : undefined,
       headers: forward.flatMap((h) => (request.headers.has(h) ? [[h, request.headers.get(h)]] : [])),
+    }
+    hooks ??= HookRunner.fromEnv(env)
+    if (hooks.has('validatePayload')) {
+      // Hooks also see Authorization, as the seed's curl example sends the token there.
+      const seen = [...info.headers]
+      const auth = request.headers.get('authorization')
+      if (auth !== null && !seen.some(([k]) => k === 'authorization')) seen.push(['authorization', auth])
+      const refused = await hooks.validatePayload(params.storeId, info.payload, seen)
+      if (refused !== null) return text(refused.startsWith('hook "') ? 500 : 400, `${refused}\n`)
     }
     const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
     const headers = new Headers(request.headers)

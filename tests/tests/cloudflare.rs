@@ -16,7 +16,8 @@ async fn worker(persist: &Path, storage: &str, port: Option<u16>) -> Result<Wran
         dir: cloudflare_dir(),
         config: None,
         persist,
-        vars: &[("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1")],
+        // Set here, not in cloudflare/.dev.vars: a fresh clone has none.
+        vars: &[("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1"), ("AUTH_TOKEN", TOKEN)],
         port,
     })
     .await
@@ -251,5 +252,90 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
     ensure!(gap["exit"]["_tag"] == "Failure", "{gap}");
     let (all, _) = c.pull_seq_nums(&store).await?;
     ensure!(all == (1..=25).collect::<Vec<_>>(), "{all:?}");
+    Ok(())
+}
+
+/// The same hook components the native server loads, bundled into the worker
+/// (`scripts/build.mjs --hook`): validate-payload in the Worker, on-push and on-pull in the
+/// Durable Object, a trapping hook failing only its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hook_components_run_in_the_worker_too() -> Result<()> {
+    use livestore_sync_tests::hook_builds::hook_wasm;
+    use livestore_sync_tests::{event, failure_error, is_push_ack};
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    // A copy of cloudflare/ whose bundle includes the hooks (the default bundle has none).
+    let cf = tmp.path().join("cf");
+    std::fs::create_dir_all(&cf)?;
+    for item in ["src", "scripts"] {
+        let (from, to) = (cloudflare_dir().join(item), cf.join(item));
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    for file in ["wrangler.toml", "package.json"] {
+        std::fs::copy(cloudflare_dir().join(file), cf.join(file))?;
+    }
+    std::os::unix::fs::symlink(cloudflare_dir().join("node_modules"), cf.join("node_modules"))?;
+    let specs = format!(
+        "static-token={},allowlist={},hostile={}",
+        hook_wasm("static_token")?.display(),
+        hook_wasm("event_allowlist")?.display(),
+        hook_wasm("hostile")?.display()
+    );
+    let guest = repo_root().join("target/guest/wasm32-wasip2/release/livestore_sync_guest.wasm");
+    let out = tokio::process::Command::new("node")
+        .arg(cf.join("scripts/build.mjs"))
+        .env("LIVESTORE_SYNC_GUEST_WASM", &guest)
+        .env("LIVESTORE_SYNC_CF_HOOKS", &specs)
+        .output()
+        .await?;
+    ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
+    let vars = json!({ "AUTH_TOKEN": TOKEN, "ALLOWED_EVENTS": "todoCreated-v1,trap" }).to_string();
+    let w = Wrangler::start(WranglerConfig {
+        dir: cf.clone(),
+        config: None,
+        persist: &tmp.path().join("state"),
+        vars: &[("HOOK_VARS", &vars)],
+        port: None,
+    })
+    .await?;
+
+    let store = unique_store("cf-hooks");
+    // The static-token hook decides (the worker itself has no AUTH_TOKEN here).
+    let refused = WsClient::connect(&sync_url(&w.ws_base(), &store, "wrong")).await;
+    let text = format!("{:?}", refused.err().context("a wrong token must be refused")?);
+    ensure!(text.contains("400"), "{text}");
+    let (status, body) = http_request(
+        w.addr,
+        &format!("POST /?storeId={store}&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
+    )
+    .await?;
+    ensure!(status == 400 && body.contains("Missing auth token"), "the hook's own message: {status} {body}");
+
+    let mut c = connect(&w, &store).await?;
+    let (_, ok) = c.push(&store, chain(1, 2), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let mut bad = event(3, 2);
+    bad["name"] = json!("dropTables");
+    let (_, refused) = c.push(&store, vec![bad], None).await?;
+    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    ensure!(message.contains("dropTables"), "{refused}");
+    let mut trap = event(3, 2);
+    trap["name"] = json!("trap");
+    let (_, trapped) = c.push(&store, vec![trap], None).await?;
+    let message = failure_error(&trapped).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    ensure!(message.contains("hook \"hostile\" failed: trapped"), "{trapped}");
+    let (_, ok) = c.push(&store, chain(3, 3), None).await?;
+    ensure!(is_push_ack(&ok), "the store keeps serving after a trap: {ok}");
+    let id = c.id();
+    c.send(&pull_request(&id, &store, None, true)).await?;
+    let refused = c.recv_for(&id).await?;
+    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    ensure!(message.contains("must start from a cursor"), "on-pull runs too: {refused}");
+    let (seqs, _) = c.pull_seq_nums(&store).await?;
+    ensure!(seqs == vec![1, 2, 3], "{seqs:?}");
     Ok(())
 }

@@ -366,6 +366,28 @@ async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_pull_hook_can_refuse_a_pull() -> Result<()> {
+    let _turn = TURN.lock().await;
+    let server = server_with(&[("gate", "hostile")], &[], |_| {}).await?;
+    let store = unique_store("hook-pull");
+    let mut c = server.connect(&store).await?;
+    let (_, ok) = c.push(&store, chain(1, 3), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let id = c.id();
+    c.send(&livestore_sync_tests::pull_request(&id, &store, None, true)).await?;
+    let refused = c.recv_for(&id).await?;
+    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    ensure!(message.contains("must start from a cursor"), "{refused}");
+    let (seqs, backend) = c.pull_seq_nums(&store).await?;
+    ensure!(seqs == vec![1, 2, 3], "a non-live pull is allowed: {seqs:?}");
+    let id = c.id();
+    c.send(&livestore_sync_tests::pull_request(&id, &store, Some((&backend, 3)), true)).await?;
+    let chunk = c.recv_for(&id).await?;
+    ensure!(chunk["_tag"] == "Chunk", "a live pull from a cursor is allowed: {chunk}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_is_not_a_hook_stops_start_up_with_a_clear_error() -> Result<()> {
     let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir()?;

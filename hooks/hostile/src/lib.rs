@@ -1,13 +1,24 @@
 //! A hook that misbehaves on purpose, for the sandbox tests: on-push does what the first
 //! event's name says: `loop` (never returns), `alloc` (takes 4 GiB), `trap` (panics),
 //! `huge-error` (returns a 5 MB message), `call-out` (POSTs to `HOSTILE_URL`, which the
-//! operator did not allowlist). Anything else is accepted.
+//! operator did not allowlist). Anything else is accepted. on-pull refuses live pulls from the
+//! start of the log (cursor 0), to test the on-pull path.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "push-gate", path: "../../wit/hooks" });
+    wit_bindgen::generate!({ world: "push-and-pull-gate", path: "../../wit/hooks" });
 
+    use exports::livestore::hooks::on_pull::{self, PullRequest};
     use exports::livestore::hooks::on_push::{Context, Event, Guest};
+
+    impl on_pull::Guest for Hook {
+        fn on_pull(context: on_pull::Context, request: PullRequest) -> Result<(), String> {
+            if request.live && request.cursor == 0 {
+                return Err(format!("live pulls of {} must start from a cursor", context.store_id));
+            }
+            Ok(())
+        }
+    }
 
     struct Hook;
 

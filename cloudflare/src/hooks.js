@@ -1,0 +1,164 @@
+// Operator hook components on Cloudflare: the same livestore:hooks .wasm files the native
+// server loads with --hook, transpiled into the bundle by `scripts/build.mjs --hook name=path`
+// (gen/hooks.js lists them). Each Durable Object (one store) instantiates each hook once; the
+// Worker does the same for validate-payload.
+//
+// What differs from the native sandbox: workerd runs the hooks in the object's isolate, so a
+// hook's CPU and memory are bounded by the Workers limits of the request (not by per-call
+// deadlines), and a trapped instance is replaced on the next call. Outbound HTTP from hooks is
+// refused here (HttpRequestDenied): use the native server for webhook hooks.
+import { HOOKS } from '../gen/hooks.js'
+import { wasiImports } from './component.js'
+import * as http from '@bytecodealliance/preview2-shim/http'
+
+const IFACE = {
+  validatePayload: 'livestore:hooks/validate-payload@0.1.0',
+  onPush: 'livestore:hooks/on-push@0.1.0',
+  onPull: 'livestore:hooks/on-pull@0.1.0',
+  afterPush: 'livestore:hooks/after-push@0.1.0',
+}
+const MAX_OUTPUT = 16 << 10
+const SCRATCH = { key: 256, value: 4096, keys: 1024 }
+
+export const hooksBundled = () => HOOKS.length > 0
+
+/** A component's `result` error (jco throws it as a ComponentError carrying `payload`). */
+const isRejection = (e) => e !== null && typeof e === 'object' && 'payload' in e && !(e instanceof WebAssembly.RuntimeError)
+
+export class HookRunner {
+  /** `vars`: the `HOOK_VARS` object; `logPrefix`: where log lines come from. */
+  constructor(vars) {
+    this.vars = vars
+    this.instances = new Map() // name → exports (null while broken)
+    this.scratch = new Map() // `${hook}\u0000${store}` → Map(key → {value, expires})
+  }
+
+  static fromEnv(env) {
+    let vars = {}
+    try {
+      vars = JSON.parse(env.HOOK_VARS || '{}')
+    } catch (e) {
+      console.error(`HOOK_VARS is not a JSON object: ${e.message}`)
+    }
+    return new HookRunner(vars)
+  }
+
+  has(fn) {
+    return HOOKS.some((h) => h.exports.includes(IFACE[fn]))
+  }
+
+  space(hook, store) {
+    const k = `${hook}\u0000${store}`
+    let s = this.scratch.get(k)
+    if (!s) this.scratch.set(k, (s = new Map()))
+    return s
+  }
+
+  imports(hook, current) {
+    const deny = {
+      handle() {
+        console.warn(`hook ${hook}: outbound HTTP is not available on Cloudflare`)
+        return { tag: 'err', val: { tag: 'HTTP-request-denied' } }
+      },
+    }
+    return {
+      ...wasiImports,
+      'wasi:http/types': http.types,
+      'wasi:http/outgoing-handler': deny,
+      'livestore:hooks/types': {},
+      'livestore:hooks/log': {
+        log: (level, message) => {
+          const line = `[hook ${hook}] ${String(message).slice(0, MAX_OUTPUT)}`
+          ;(console[level] ?? console.log)(line)
+        },
+      },
+      'livestore:hooks/config': { get: (name) => (typeof this.vars[name] === 'string' ? this.vars[name] : undefined) },
+      'livestore:hooks/scratch': {
+        get: (key) => {
+          const entry = this.space(hook, current.store).get(key)
+          if (!entry) return undefined
+          if (entry.expires !== null && entry.expires <= Date.now()) {
+            this.space(hook, current.store).delete(key)
+            return undefined
+          }
+          return entry.value
+        },
+        set: (key, value, ttlMs) => {
+          if (key.length > SCRATCH.key) return { tag: 'err', val: `scratch keys are at most ${SCRATCH.key} bytes` }
+          if (value.length > SCRATCH.value) return { tag: 'err', val: `scratch values are at most ${SCRATCH.value} bytes` }
+          const space = this.space(hook, current.store)
+          if (space.size >= SCRATCH.keys && !space.has(key)) {
+            return { tag: 'err', val: `scratch space full (${SCRATCH.keys} keys per hook and store)` }
+          }
+          space.set(key, { value: new Uint8Array(value), expires: ttlMs === undefined ? null : Date.now() + Number(ttlMs) })
+          return { tag: 'ok', val: undefined }
+        },
+        delete: (key) => {
+          this.space(hook, current.store).delete(key)
+        },
+      },
+    }
+  }
+
+  async instance(h) {
+    let inst = this.instances.get(h.name)
+    if (inst) return inst
+    inst = { current: { store: '' } }
+    const exports = await h.instantiate((name) => h.cores[name], this.imports(h.name, inst.current))
+    inst.exports = exports
+    this.instances.set(h.name, inst)
+    return inst
+  }
+
+  /** Run `fn` of every hook that has it; the first rejection or failure is returned as text. */
+  async run(fn, store, call) {
+    for (const h of HOOKS) {
+      if (!h.exports.includes(IFACE[fn])) continue
+      let inst
+      try {
+        inst = await this.instance(h)
+        inst.current.store = store
+        call(inst.exports[IFACE[fn]])
+      } catch (e) {
+        if (isRejection(e)) {
+          const message = String(e.payload)
+          if (message.length > MAX_OUTPUT) {
+            return `hook ${JSON.stringify(h.name)} failed: returned a ${message.length} byte message (limit ${MAX_OUTPUT})`
+          }
+          return message
+        }
+        // A trap leaves the instance unusable: start a fresh one next time.
+        this.instances.delete(h.name)
+        console.error(`hook ${h.name} (${fn}) failed: ${e?.message ?? e}`)
+        return `hook ${JSON.stringify(h.name)} failed: trapped (${e?.message ?? e})`
+      }
+    }
+    return null
+  }
+
+  validatePayload(storeId, payload, headers) {
+    return this.run('validatePayload', storeId, (x) => x.validatePayload(storeId, payload, headers))
+  }
+
+  onPush(ctx, batch) {
+    return this.run('onPush', ctx.storeId, (x) => x.onPush(ctx, batch))
+  }
+
+  onPull(ctx, request) {
+    return this.run('onPull', ctx.storeId, (x) => x.onPull(ctx, request))
+  }
+
+  afterPush(ctx, batch, createdAt) {
+    return this.run('afterPush', ctx.storeId, (x) => x.afterPush(ctx, batch, createdAt))
+  }
+}
+
+/** The component's `event-row` as a hook's `event`. */
+export const hookEvent = (r) => ({
+  seqNum: r.seqNum,
+  parentSeqNum: r.parentSeqNum,
+  name: r.name,
+  args: r.args,
+  clientId: r.clientId,
+  sessionId: r.sessionId,
+})
