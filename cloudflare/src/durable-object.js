@@ -201,6 +201,7 @@ export class WebSocketServer extends DurableObject {
       await handler.opened(connectionInfo(att))
     } catch (e) {
       this.conns.delete(conn)
+      closeQuietly(server, 1011, 'refused')
       if (e?.payload === undefined) this.fail(e)
       return new Response(`${e?.payload ?? errorText(e)}\n`, { status: 400 })
     }
