@@ -4,24 +4,13 @@
 //! the store being opened.
 
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use presented_token::presented_token;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct Claims {
     #[serde(rename = "storeId", default)]
     store_id: Option<String>,
-}
-
-fn presented_token(payload_json: Option<&str>, headers: &[(String, String)]) -> Option<String> {
-    let from_payload = payload_json
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-        .and_then(|v| v.get("authToken").and_then(|t| t.as_str()).map(str::to_string));
-    from_payload.or_else(|| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| v.strip_prefix("Bearer ").map(str::to_string))
-    })
 }
 
 pub fn check(

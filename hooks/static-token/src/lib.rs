@@ -3,18 +3,7 @@
 //! `Authorization: Bearer …` header. Without a configured token every connection is refused
 //! (fail closed).
 
-/// The token a connection presents: the payload's `authToken`, else a Bearer header.
-pub fn presented_token(payload_json: Option<&str>, headers: &[(String, String)]) -> Option<String> {
-    let from_payload = payload_json
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-        .and_then(|v| v.get("authToken").and_then(|t| t.as_str()).map(str::to_string));
-    from_payload.or_else(|| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| v.strip_prefix("Bearer ").map(str::to_string))
-    })
-}
+use presented_token::presented_token;
 
 /// Equal without an early exit on the first differing byte.
 fn same(a: &[u8], b: &[u8]) -> bool {
