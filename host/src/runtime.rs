@@ -48,9 +48,14 @@ pub struct HostState {
 }
 
 impl HostState {
-    fn hook_context(&self, conn: u64) -> HookContext {
+    /// What hooks learn about `conn`; without a URL `clientId`, the batch's client is the one.
+    fn hook_context(&self, conn: u64, batch: &[EventRow]) -> HookContext {
         let ctx = if conn == 0 { self.http_context.as_ref() } else { self.hook_contexts.get(&conn) };
-        ctx.cloned().unwrap_or_default()
+        let mut ctx = ctx.cloned().unwrap_or_default();
+        if ctx.client_id.is_none() {
+            ctx.client_id = batch.first().map(|e| e.client_id.clone());
+        }
+        ctx
     }
 }
 
@@ -84,25 +89,19 @@ impl livestore::sync::hooks::Host for HostState {
 
     fn on_push(&mut self, conn: u64, batch: Vec<EventRow>) -> Result<(), String> {
         let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
-        let mut ctx = self.hook_context(conn);
-        if ctx.client_id.is_none() {
-            ctx.client_id = batch.first().map(|e| e.client_id.clone());
-        }
+        let ctx = self.hook_context(conn, &batch);
         let events: Vec<HookEvent> = batch.iter().map(hook_event).collect();
         hooks.on_push(&ctx, &events).map_err(|e| e.message())
     }
 
     fn on_pull(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String> {
         let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
-        hooks.on_pull(&self.hook_context(conn), HookPullRequest { cursor, live }).map_err(|e| e.message())
+        hooks.on_pull(&self.hook_context(conn, &[]), HookPullRequest { cursor, live }).map_err(|e| e.message())
     }
 
     fn after_push(&mut self, conn: u64, batch: Vec<EventRow>) {
         let Some(hooks) = self.io.hooks.clone() else { return };
-        let mut ctx = self.hook_context(conn);
-        if ctx.client_id.is_none() {
-            ctx.client_id = batch.first().map(|e| e.client_id.clone());
-        }
+        let ctx = self.hook_context(conn, &batch);
         let created_at = batch.first().map(|e| e.created_at.clone()).unwrap_or_default();
         hooks.after_push(ctx, batch.iter().map(hook_event).collect(), created_at);
     }

@@ -334,6 +334,11 @@ pub fn failure_error(frame: &Value) -> Option<&Value> {
         .then(|| &frame["exit"]["cause"]["error"])
 }
 
+/// The `cause.message` of a failed request's error; empty when the frame is not a failure.
+pub fn failure_message(frame: &Value) -> String {
+    failure_error(frame).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string()
+}
+
 pub fn is_push_ack(frame: &Value) -> bool {
     frame["_tag"] == "Exit" && frame["exit"] == json!({ "_tag": "Success", "value": {} })
 }

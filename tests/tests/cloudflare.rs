@@ -261,7 +261,7 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hook_components_run_in_the_worker_too() -> Result<()> {
     use livestore_sync_tests::hook_builds::hook_wasm;
-    use livestore_sync_tests::{event, failure_error, is_push_ack};
+    use livestore_sync_tests::{event, failure_message, is_push_ack};
     let _turn = WRANGLER_LOCK.lock().await;
     let tmp = tempfile::tempdir()?;
     // A copy of cloudflare/ whose bundle includes the hooks (the default bundle has none).
@@ -321,19 +321,19 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
     let mut bad = event(3, 2);
     bad["name"] = json!("dropTables");
     let (_, refused) = c.push(&store, vec![bad], None).await?;
-    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    let message = failure_message(&refused);
     ensure!(message.contains("dropTables"), "{refused}");
     let mut trap = event(3, 2);
     trap["name"] = json!("trap");
     let (_, trapped) = c.push(&store, vec![trap], None).await?;
-    let message = failure_error(&trapped).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    let message = failure_message(&trapped);
     ensure!(message.contains("hook \"hostile\" failed: trapped"), "{trapped}");
     let (_, ok) = c.push(&store, chain(3, 3), None).await?;
     ensure!(is_push_ack(&ok), "the store keeps serving after a trap: {ok}");
     let id = c.id();
     c.send(&pull_request(&id, &store, None, true)).await?;
     let refused = c.recv_for(&id).await?;
-    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    let message = failure_message(&refused);
     ensure!(message.contains("must start from a cursor"), "on-pull runs too: {refused}");
     let (seqs, _) = c.pull_seq_nums(&store).await?;
     ensure!(seqs == vec![1, 2, 3], "{seqs:?}");

@@ -7,8 +7,8 @@ use anyhow::{ensure, Context, Result};
 use livestore_sync::hooks::HookSettings;
 use livestore_sync_tests::hook_builds::hook_wasm;
 use livestore_sync_tests::{
-    chain, event, failure_error, http_post, http_request, is_push_ack, sync_url, unique_store, urlencode, TestServer,
-    WsClient, TOKEN,
+    chain, event, failure_error, failure_message, http_post, http_request, is_push_ack, sync_url, unique_store,
+    urlencode, TestServer, WsClient, TOKEN,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -286,7 +286,7 @@ async fn a_hook_calling_a_host_off_the_allowlist_is_refused() -> Result<()> {
     ensure!(is_push_ack(&ok), "after-push failures never fail the push: {ok}");
     // An on-push hook that calls out gets the refusal as its own error.
     let (_, refused) = c.push(&store, vec![named("call-out", 2, 1)], None).await?;
-    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    let message = failure_message(&refused);
     ensure!(message.contains("HttpRequestDenied"), "{refused}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -342,8 +342,7 @@ async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> 
         let started = Instant::now();
         let (_, failed) = v.push(&victim, vec![named(name, seq + 1, seq)], None).await?;
         let took = started.elapsed();
-        let message =
-            failure_error(&failed).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+        let message = failure_message(&failed);
         println!("{name}: failed after {took:?}: {message}");
         ensure!(message.contains("hook \"hostile\" failed") && message.contains(expected), "{name}: {failed}");
         ensure!(took <= deadline + Duration::from_millis(100), "{name}: failed after {took:?}");
@@ -376,7 +375,7 @@ async fn an_on_pull_hook_can_refuse_a_pull() -> Result<()> {
     let id = c.id();
     c.send(&livestore_sync_tests::pull_request(&id, &store, None, true)).await?;
     let refused = c.recv_for(&id).await?;
-    let message = failure_error(&refused).and_then(|e| e["cause"]["message"].as_str()).unwrap_or_default().to_string();
+    let message = failure_message(&refused);
     ensure!(message.contains("must start from a cursor"), "{refused}");
     let (seqs, backend) = c.pull_seq_nums(&store).await?;
     ensure!(seqs == vec![1, 2, 3], "a non-live pull is allowed: {seqs:?}");

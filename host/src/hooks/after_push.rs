@@ -9,7 +9,6 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 
 pub struct AfterPushJob {
-    pub hooks: Vec<Arc<LoadedHook>>,
     pub ctx: HookContext,
     pub batch: Vec<HookEvent>,
     pub created_at: String,
@@ -17,14 +16,18 @@ pub struct AfterPushJob {
 
 pub struct Worker {
     tx: SyncSender<AfterPushJob>,
+    /// The hooks exporting after-push, fixed at start-up.
+    hooks: Arc<Vec<Arc<LoadedHook>>>,
 }
 
 impl Worker {
-    pub fn start(sandbox: Arc<Sandbox>, capacity: usize) -> Worker {
+    pub fn start(sandbox: Arc<Sandbox>, hooks: Vec<Arc<LoadedHook>>, capacity: usize) -> Worker {
+        let hooks = Arc::new(hooks);
         let (tx, rx) = sync_channel::<AfterPushJob>(capacity.max(1));
+        let observers = hooks.clone();
         let spawned = std::thread::Builder::new().name("after-push".into()).spawn(move || {
             while let Ok(job) = rx.recv() {
-                for hook in &job.hooks {
+                for hook in observers.iter() {
                     match hook.after_push(&sandbox, &job.ctx, &job.batch, &job.created_at) {
                         Ok(()) => {}
                         // Failures were counted and logged by the sandbox.
@@ -41,14 +44,14 @@ impl Worker {
         if let Err(e) = spawned {
             tracing::error!("could not start the after-push worker: {e}");
         }
-        Worker { tx }
+        Worker { tx, hooks }
     }
 
     pub fn submit(&self, job: AfterPushJob) {
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
-                for hook in &job.hooks {
+                for hook in self.hooks.iter() {
                     metrics::counter!(crate::telemetry::HOOK_FAILURES, "hook" => hook.name.clone(), "kind" => "queue-full")
                         .increment(1);
                 }

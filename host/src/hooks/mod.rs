@@ -131,15 +131,22 @@ impl Hooks {
             tracing::info!(hook = name, path = %path.display(), exports = ?hook.exports(), "hook loaded");
             hooks.push(Arc::new(hook));
         }
-        let after_push = hooks
-            .iter()
-            .any(|h| h.exports().contains(&HookFn::AfterPush))
-            .then(|| after_push::Worker::start(sandbox.clone(), settings.after_push_queue));
-        Ok(Some(Arc::new(Hooks { sandbox, hooks, after_push })))
+        let mut loaded = Hooks { sandbox, hooks, after_push: None };
+        if loaded.has(HookFn::AfterPush) {
+            let observers = loaded.exporting(HookFn::AfterPush).cloned().collect();
+            let worker = after_push::Worker::start(loaded.sandbox.clone(), observers, settings.after_push_queue);
+            loaded.after_push = Some(worker);
+        }
+        Ok(Some(Arc::new(loaded)))
+    }
+
+    /// The hooks that export `f`, in `--hook` order.
+    fn exporting(&self, f: HookFn) -> impl Iterator<Item = &Arc<bindings::LoadedHook>> {
+        self.hooks.iter().filter(move |h| h.exports().contains(&f))
     }
 
     pub fn has(&self, f: HookFn) -> bool {
-        self.hooks.iter().any(|h| h.exports().contains(&f))
+        self.exporting(f).next().is_some()
     }
 
     /// Every validate-payload hook in order; the first error refuses the connection.
@@ -149,21 +156,21 @@ impl Hooks {
         payload: Option<&str>,
         headers: &[(String, String)],
     ) -> Result<(), HookError> {
-        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::ValidatePayload)) {
+        for hook in self.exporting(HookFn::ValidatePayload) {
             hook.validate_payload(&self.sandbox, store_id, payload, headers)?;
         }
         Ok(())
     }
 
     pub fn on_push(&self, ctx: &HookContext, batch: &[HookEvent]) -> Result<(), HookError> {
-        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::OnPush)) {
+        for hook in self.exporting(HookFn::OnPush) {
             hook.on_push(&self.sandbox, ctx, batch)?;
         }
         Ok(())
     }
 
     pub fn on_pull(&self, ctx: &HookContext, request: HookPullRequest) -> Result<(), HookError> {
-        for hook in self.hooks.iter().filter(|h| h.exports().contains(&HookFn::OnPull)) {
+        for hook in self.exporting(HookFn::OnPull) {
             hook.on_pull(&self.sandbox, ctx, request)?;
         }
         Ok(())
@@ -172,8 +179,7 @@ impl Hooks {
     /// Queue a committed batch for the after-push hooks; returns at once.
     pub fn after_push(&self, ctx: HookContext, batch: Vec<HookEvent>, created_at: String) {
         if let Some(worker) = &self.after_push {
-            let hooks = self.hooks.iter().filter(|h| h.exports().contains(&HookFn::AfterPush)).cloned().collect();
-            worker.submit(AfterPushJob { hooks, ctx, batch, created_at });
+            worker.submit(AfterPushJob { ctx, batch, created_at });
         }
     }
 }
