@@ -30,6 +30,9 @@ export class WebSocketServer extends DurableObject {
     this.hooks = HookRunner.fromEnv(env)
     /** The hook context of the HTTP-transport request being handled (conn 0). */
     this.httpContext = null
+    /** This object's store id: kept in its own SQLite, not in every socket's 2 KiB attachment
+     * (an id may take 1,024 bytes); read back after an eviction. */
+    this.storeId = undefined
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"_tag":"Ping"}', '{"_tag":"Pong"}'))
   }
 
@@ -103,11 +106,31 @@ export class WebSocketServer extends DurableObject {
     }
   }
 
+  /** Remember the store id a routed request carries (written once per object). */
+  rememberStoreId(storeId) {
+    if (this.knownStoreId() === storeId) return
+    const sql = this.ctx.storage.sql
+    sql.exec('CREATE TABLE IF NOT EXISTS livestore_sync_object (id INTEGER PRIMARY KEY CHECK (id = 1), storeId TEXT NOT NULL) STRICT')
+    sql.exec('INSERT OR REPLACE INTO livestore_sync_object (id, storeId) VALUES (1, ?)', storeId)
+    this.storeId = storeId
+  }
+
+  knownStoreId() {
+    if (this.storeId === undefined) {
+      try {
+        this.storeId = this.ctx.storage.sql.exec('SELECT storeId FROM livestore_sync_object').toArray()[0]?.storeId
+      } catch {
+        this.storeId = undefined
+      }
+    }
+    return this.storeId
+  }
+
   /** What hooks learn about a connection (conn 0: the HTTP request being handled). */
   hookContext(conn, batch) {
     const att = String(conn) === '0' ? this.httpContext : this.conns.get(String(conn))?.att
     return {
-      storeId: att?.storeId ?? '',
+      storeId: att?.storeId ?? this.knownStoreId() ?? '',
       clientId: att?.clientId ?? batch[0]?.clientId,
       payload: att?.payload ?? undefined,
       headers: att?.headers ?? [],
@@ -128,8 +151,9 @@ export class WebSocketServer extends DurableObject {
       }
       for (const { ws, att } of [...this.conns.values()]) {
         try {
-          if (att.state) await handler.resumed(connectionInfo(att), att.state)
-          else await handler.opened(connectionInfo(att))
+          const info = connectionInfo(att, this.knownStoreId())
+          if (att.state) await handler.resumed(info, att.state)
+          else await handler.opened(info)
         } catch (e) {
           this.conns.delete(att.conn)
           closeQuietly(ws, 1011, `could not resume: ${errorText(e)}`)
@@ -165,8 +189,9 @@ export class WebSocketServer extends DurableObject {
         return new Response('evicted\n')
       })
     }
-    const info = JSON.parse(request.headers.get('x-livestore-sync-connection') ?? 'null')
+    const info = JSON.parse(decodeURIComponent(request.headers.get('x-livestore-sync-connection') ?? 'null'))
     if (!info) return new Response('not routed by the worker\n', { status: 400 })
+    this.rememberStoreId(info.storeId)
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return this.serial(() => this.accept(info))
     const body = await request.text()
     return this.serial(async () => {
@@ -193,12 +218,13 @@ export class WebSocketServer extends DurableObject {
     const pair = new WebSocketPair()
     const [client, server] = Object.values(pair)
     const conn = String(this.nextConn++)
-    const att = { conn, ...info, state: null }
+    const { storeId, ...rest } = info
+    const att = { conn, ...rest, state: null }
     this.ctx.acceptWebSocket(server)
     saveAttachment(server, att)
     this.conns.set(conn, { ws: server, att })
     try {
-      await handler.opened(connectionInfo(att))
+      await handler.opened(connectionInfo(att, storeId))
     } catch (e) {
       this.conns.delete(conn)
       closeQuietly(server, 1011, 'refused')
@@ -247,10 +273,11 @@ export class WebSocketServer extends DurableObject {
   }
 }
 
-function connectionInfo(att) {
+/** `att.storeId`: attachments written before the store id moved to the object's SQLite. */
+function connectionInfo(att, storeId) {
   return {
     conn: BigInt(att.conn),
-    storeId: att.storeId,
+    storeId: att.storeId ?? storeId,
     protocol: att.protocol,
     authenticated: att.authenticated,
     clientId: att.clientId ?? undefined,

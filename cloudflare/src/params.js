@@ -13,11 +13,48 @@ export function decodePayload(onceDecoded) {
   }
 }
 
+/** A store id is any non-empty UTF-8 string of at most this many bytes (as natively). */
+export const MAX_STORE_ID_BYTES = 1024
+
+/**
+ * The last raw `storeId` value decoded byte-exactly: `{ ok }`, or `{ error }` when it is not
+ * UTF-8 (`URLSearchParams` would replace the bytes with U+FFFD and merge different ids).
+ */
+function rawStoreId(search) {
+  let found = null
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    const eq = pair.indexOf('=')
+    const key = eq < 0 ? pair : pair.slice(0, eq)
+    if (key !== 'storeId') continue
+    try {
+      found = { ok: decodeURIComponent(pair.slice(eq < 0 ? pair.length : eq + 1).replaceAll('+', ' ')) }
+    } catch {
+      found = { error: 'invalid storeId: not valid UTF-8 once percent-decoded' }
+    }
+  }
+  return found
+}
+
+/** The store-id rule: the error message for a refused id, or `null`. */
+export function storeIdError(found, pattern) {
+  if (found === null) return 'Missing storeId query parameter'
+  if (found.error) return found.error
+  const bytes = new TextEncoder().encode(found.ok).length
+  if (bytes === 0) return 'invalid storeId: it is empty'
+  if (bytes > MAX_STORE_ID_BYTES) return `invalid storeId: ${bytes} bytes of UTF-8, at most ${MAX_STORE_ID_BYTES} are allowed`
+  if (pattern && !pattern.test(found.ok)) {
+    return `invalid storeId ${JSON.stringify(found.ok)}: this server only accepts ids matching ${pattern.source}`
+  }
+  return null
+}
+
 export function syncParams(url) {
   const q = url.searchParams
   const transport = q.get('transport')
+  const storeId = rawStoreId(url.search)
   return {
-    storeId: q.get('storeId'),
+    storeId: storeId?.ok ?? null,
+    storeIdRaw: storeId,
     transport: transport === 'ws' || transport === 'http' ? transport : null,
     payload: q.has('payload') ? decodePayload(q.get('payload')) : null,
     clientId: q.get('clientId') ?? undefined,

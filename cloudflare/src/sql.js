@@ -1,17 +1,21 @@
 // The storage layout both homes share (the reference's format 7, plus livestore-sync's own
-// metadata tables), as SQL text. Identifiers are never built from unchecked input: store
-// ids are validated by the worker, and table names come from `referenceTableName` /
-// `uniqueTableName` below (the same functions as host/src/storage.rs).
+// metadata tables), as SQL text. Store ids are always bound as parameters; the only
+// identifiers built are event-log table names from `referenceTableName` /
+// `encodedTableName` below (the same functions as host/src/storage.rs), always quoted.
 
 export const FORMAT_VERSION = 7
-export const STORE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/
 
-/** The reference's name: every non-alphanumeric character becomes `_` (`a-b` and `a_b` collide). */
-export const referenceTableName = (storeId) => `eventlog_${FORMAT_VERSION}_${storeId.replace(/[^A-Za-z0-9]/g, '_')}`
+/**
+ * The name `@livestore/sync-cf` gives a store's table: every non-alphanumeric UTF-16 unit
+ * becomes `_`, so `a-b`, `a_b` and `a b` share it, and SQLite, which compares identifiers
+ * without regard to ASCII case, also treats `Abc` and `abc` as one table.
+ */
+export const referenceTableName = (storeId) => `eventlog_${FORMAT_VERSION}_${storeId.replaceAll(/[^a-zA-Z0-9]/g, '_')}`
 
-/** A name no other store id can produce: the store id in hex. */
-export const uniqueTableName = (storeId) =>
-  `eventlog_${FORMAT_VERSION}_x_${[...new TextEncoder().encode(storeId)].map((b) => b.toString(16).padStart(2, '0')).join('')}`
+/** A name no other store id produces and no reference name can equal (`-` is outside the
+ * reference's alphabet): the id's UTF-8 bytes in lowercase hex. */
+export const encodedTableName = (storeId) =>
+  `eventlog_${FORMAT_VERSION}_x-${[...new TextEncoder().encode(storeId)].map((b) => b.toString(16).padStart(2, '0')).join('')}`
 
 export const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`
 
@@ -20,14 +24,25 @@ export const METADATA_DDL = [
   `CREATE TABLE IF NOT EXISTS livestore_sync_stores (storeId TEXT PRIMARY KEY, tableName TEXT NOT NULL UNIQUE, formatVersion INTEGER NOT NULL, createdAt TEXT NOT NULL, lastSyncAt TEXT, totalEvents INTEGER NOT NULL DEFAULT 0) STRICT`,
   `CREATE TABLE IF NOT EXISTS livestore_sync_event_ids (storeId TEXT NOT NULL, eventId TEXT NOT NULL, seqNum INTEGER NOT NULL, PRIMARY KEY (storeId, eventId)) STRICT, WITHOUT ROWID`,
   `CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum)`,
+  `CREATE INDEX IF NOT EXISTS livestore_sync_stores_table_nocase ON livestore_sync_stores (tableName COLLATE NOCASE)`,
 ]
 
 export const eventLogDdl = (table) =>
   `CREATE TABLE IF NOT EXISTS ${table} ("seqNum" integer primary key, "parentSeqNum" integer not null, "name" text not null, "args" text, "createdAt" text not null, "clientId" text not null, "sessionId" text not null) strict`
 
 export const SELECT_TABLE = 'SELECT tableName FROM livestore_sync_stores WHERE storeId = ?'
+/**
+ * Claim a table name for a store (binds: storeId, name, writtenByReference 0|1) in one
+ * statement, so claims from other stores' objects cannot both win. The reference's name is
+ * kept only when nothing can share it: no store has claimed it and no table by that name
+ * exists, compared as SQLite compares identifiers (ASCII case-insensitively), unless the store
+ * itself was written by `@livestore/sync-cf` (that table is its own). Claimed when
+ * `meta.changes` / `rowsWritten` is 1.
+ */
 export const CLAIM_TABLE =
-  "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES (?, ?, 7, strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+  "INSERT OR IGNORE INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) SELECT ?1, ?2, 7, strftime('%Y-%m-%dT%H:%M:%fZ','now') " +
+  'WHERE NOT EXISTS (SELECT 1 FROM livestore_sync_stores WHERE tableName = ?2 COLLATE NOCASE) ' +
+  'AND (?3 OR NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?2 COLLATE NOCASE))'
 export const SELECT_CONTEXT = 'SELECT currentHead, backendId FROM context_7 WHERE storeId = ?'
 export const INSERT_CONTEXT = 'INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?, ?, ?)'
 export const SET_HEAD = 'UPDATE context_7 SET currentHead = ? WHERE storeId = ?'

@@ -17,22 +17,14 @@ export function d1Storage(db, ctx) {
     await setup()
     let name = (await db.prepare(Q.SELECT_TABLE).bind(storeId).first())?.tableName
     if (!name) {
-      // Prefer the reference's name so a database it wrote keeps working; the UNIQUE
-      // constraint settles a race with another store's object.
-      for (const candidate of [Q.referenceTableName(storeId), Q.uniqueTableName(storeId)]) {
-        try {
-          await db.prepare(Q.CLAIM_TABLE).bind(storeId, candidate).run()
-          name = candidate
-          break
-        } catch (e) {
-          const owner = (await db.prepare(Q.SELECT_TABLE).bind(storeId).first())?.tableName
-          if (owner) {
-            name = owner
-            break
-          }
-        }
+      // The reference's name when nothing can share it, else the encoded one (sql.js).
+      const writtenByReference = referenceContext(storeId) !== null ? 1 : 0
+      for (const [candidate, own] of [[Q.referenceTableName(storeId), writtenByReference], [Q.encodedTableName(storeId), 0]]) {
+        await db.prepare(Q.CLAIM_TABLE).bind(storeId, candidate, own).run()
+        name = (await db.prepare(Q.SELECT_TABLE).bind(storeId).first())?.tableName
+        if (name) break
       }
-      if (!name) throw new Error(`no free event-log table name for store '${storeId}'`)
+      if (!name) throw new Error(`no free event-log table name for store ${JSON.stringify(storeId)}`)
     }
     const quoted = Q.quoteIdent(name)
     await db.prepare(Q.eventLogDdl(quoted)).run()

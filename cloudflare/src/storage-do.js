@@ -18,13 +18,14 @@ export function doSqliteStorage(ctx) {
     const name = ctx.storage.transactionSync(() => {
       const existing = sql.exec(Q.SELECT_TABLE, storeId).toArray()[0]
       if (existing) return existing.tableName
-      // Prefer the reference's name so data it wrote keeps working.
-      for (const candidate of [Q.referenceTableName(storeId), Q.uniqueTableName(storeId)]) {
-        if (sql.exec('SELECT 1 FROM livestore_sync_stores WHERE tableName = ?', candidate).toArray().length) continue
-        sql.exec(Q.CLAIM_TABLE, storeId, candidate)
-        return candidate
+      // The reference's name when nothing can share it, else the encoded one (sql.js).
+      const writtenByReference = sql.exec(Q.SELECT_CONTEXT, storeId).toArray().length ? 1 : 0
+      for (const [candidate, own] of [[Q.referenceTableName(storeId), writtenByReference], [Q.encodedTableName(storeId), 0]]) {
+        sql.exec(Q.CLAIM_TABLE, storeId, candidate, own)
+        const claimed = sql.exec(Q.SELECT_TABLE, storeId).toArray()[0]
+        if (claimed) return claimed.tableName
       }
-      throw new Error(`no free event-log table name for store '${storeId}'`)
+      throw new Error(`no free event-log table name for store ${JSON.stringify(storeId)}`)
     })
     const quoted = Q.quoteIdent(name)
     sql.exec(Q.eventLogDdl(quoted))

@@ -1,12 +1,13 @@
 // livestore-sync on Cloudflare: the Worker routes each sync request to its store's Durable
 // Object (`WEBSOCKET_SERVER`, one object per storeId, like the reference) after checking the
 // store id and the payload's token; the object runs the sync component (src/durable-object.js).
-import { STORE_ID_RE } from './sql.js'
-import { bearerToken, payloadToken, syncParams, tokenMatches } from './params.js'
+import { bearerToken, payloadToken, storeIdError, syncParams, tokenMatches } from './params.js'
 import { GUEST_SHA256 } from '../gen/meta.js'
 import { HookRunner } from './hooks.js'
 
 let hooks = null
+/** `STORE_ID_PATTERN` (a stricter rule for connecting clients), compiled once. */
+let storeIdPattern
 
 import { WebSocketServer } from './durable-object.js'
 
@@ -32,15 +33,18 @@ export default {
       const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
       return stub.fetch(new Request(request.url, { method: 'POST', headers: { 'x-livestore-sync-test': 'evict' } }))
     }
-    if (!params.transport && !(upgrade && params.storeId)) {
+    if (!params.transport && !(upgrade && params.storeIdRaw)) {
       if (request.method === 'GET' && url.pathname === '/') return text(200, INFO)
       if (request.method === 'GET' && url.pathname === '/health') return text(200, `ok\ncomponent sha256 ${GUEST_SHA256}\n`)
       return text(400, 'Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http) or /health\n')
     }
-    if (!params.storeId) return text(400, 'Missing storeId query parameter\n')
-    if (!STORE_ID_RE.test(params.storeId)) {
-      return text(400, `invalid store id ${JSON.stringify(params.storeId)}: expected 1-128 of A-Z a-z 0-9 _ -\n`)
+    try {
+      storeIdPattern ??= env.STORE_ID_PATTERN ? new RegExp(env.STORE_ID_PATTERN) : null
+    } catch (e) {
+      return text(500, `STORE_ID_PATTERN is not a valid regular expression: ${e.message}\n`)
     }
+    const refusedId = storeIdError(params.storeIdRaw, storeIdPattern)
+    if (refusedId !== null) return text(400, `${refusedId}\n`)
     if (params.payload?.raw !== undefined) {
       return text(400, `payload is not URL-encoded JSON: ${JSON.stringify(params.payload.raw)}\n`)
     }
@@ -81,7 +85,8 @@ export default {
     }
     const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
     const headers = new Headers(request.headers)
-    headers.set('x-livestore-sync-connection', JSON.stringify(info))
+    // Header values are bytes: percent-encode so any store id (unicode included) gets through.
+    headers.set('x-livestore-sync-connection', encodeURIComponent(JSON.stringify(info)))
     return stub.fetch(new Request(request, { headers }))
   },
 }

@@ -122,7 +122,7 @@ fn with_store<R>(store_id: &str, f: impl FnOnce(&mut StoreSync) -> R) -> Result<
         }
         let Some(sync) = store.as_mut() else { return Err("store failed to open".to_string()) };
         if sync.store_id() != store_id {
-            return Err(format!("this instance serves store '{}', not '{store_id}'", sync.store_id()));
+            return Err(format!("this instance serves store {:?}, not {store_id:?}", sync.store_id()));
         }
         Ok(f(sync))
     })
@@ -167,7 +167,7 @@ impl Guest for Component {
         match with_store(&store_id, |sync| sync.http_request(&mut WitHost, &body)) {
             Ok(response) => response,
             Err(message) => {
-                format!("[{}]", crate::encode::defect(&format!("store {store_id} could not be opened: {message}")))
+                format!("[{}]", crate::encode::defect(&format!("store {store_id:?} could not be opened: {message}")))
             }
         }
     }

@@ -160,7 +160,8 @@ impl StoreSync {
             PushOutcome::Die(message) => (LogLevel::Warn, format!("invalid: {message}")),
         };
         let line = format!(
-            "push store={} conn={conn} request={id} client={client} events={size} head={} result={result}",
+            // Debug formatting quotes and escapes what clients chose (newlines cannot forge lines).
+            "push store={:?} conn={conn} request={id:?} client={client:?} events={size} head={} result={result}",
             self.store_id, self.state.head
         );
         host.log(level, &line);
@@ -172,7 +173,7 @@ impl StoreSync {
         } else {
             Err(encode::unknown_error(
                 "StoreMismatchError",
-                &format!("request names store '{named}' but this connection belongs to store '{}'", self.store_id),
+                &format!("request names store {named:?} but this connection belongs to store {:?}", self.store_id),
                 "validate",
             ))
         }
@@ -355,7 +356,7 @@ impl StoreSync {
         host.log(
             LogLevel::Info,
             &format!(
-                "pull store={} conn={conn} request={id} live={} cursor={cursor} events={}",
+                "pull store={:?} conn={conn} request={id:?} live={} cursor={cursor} events={}",
                 self.store_id, req.live, stream.remaining
             ),
         );

@@ -111,7 +111,7 @@ pub fn stores_list(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(
         writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}",
-            s.store_id,
+            table_cell(&s.store_id),
             s.head,
             s.event_count,
             s.last_sync_at.as_deref().unwrap_or("-"),
@@ -121,13 +121,23 @@ pub fn stores_list(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(
     Ok(())
 }
 
+/// A store id in the tab-separated listing: as it is, unless a tab, newline or other control
+/// character would break the table; then quoted and escaped (`--json` has every id exactly).
+fn table_cell(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.chars().any(char::is_control) {
+        format!("{id:?}").into()
+    } else {
+        id.into()
+    }
+}
+
 pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut db = open_existing(data_dir)?;
-    let Some(info) = db.store_info(store_id)? else { bail!("store '{store_id}' does not exist") };
+    let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
     } else {
-        writeln!(out, "store:          {}", info.store_id)?;
+        writeln!(out, "store:          {}", table_cell(&info.store_id))?;
         writeln!(out, "head:           {}", info.head)?;
         writeln!(out, "backend id:     {}", info.backend_id)?;
         writeln!(out, "events:         {}", info.event_count)?;

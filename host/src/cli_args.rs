@@ -186,6 +186,10 @@ pub struct ServeArgs {
     /// Connect and first-byte timeout of a hook's outbound HTTP request, in milliseconds.
     #[arg(long, env = "LIVESTORE_SYNC_HOOK_HTTP_TIMEOUT_MS", default_value_t = 5_000)]
     pub hook_http_timeout_ms: u64,
+    /// Accept only store ids matching this regular expression (e.g. `^[a-zA-Z0-9_-]+$`) when a
+    /// client connects; others get 400. Default: any non-empty id up to 1,024 UTF-8 bytes.
+    #[arg(long, env = "LIVESTORE_SYNC_STORE_ID_PATTERN")]
+    pub store_id_pattern: Option<String>,
     /// Log filter (e.g. `info`, `debug`, `livestore_sync=trace`); `DEBUG=*` means debug.
     #[arg(long, env = "LIVESTORE_SYNC_LOG", default_value = "info")]
     pub log_level: String,

@@ -44,17 +44,17 @@ fn main() -> Result<()> {
         }
         Command::Export { data, store, output } => {
             let n = cli::export(&data.data_dir, &store, output.as_deref())?;
-            eprintln!("exported {n} events from {store}");
+            eprintln!("exported {n} events from {store:?}");
             Ok(())
         }
         Command::Import { data, store, file, replace } => {
             let n = cli::import(&data.data_dir, &store, &file, replace)?;
-            eprintln!("imported {n} events into {store}");
+            eprintln!("imported {n} events into {store:?}");
             Ok(())
         }
         Command::Reset { data, store } => {
             let (removed, backend_id) = cli::reset(&data.data_dir, &store)?;
-            println!("reset {store}: removed {removed} events, new backend id {backend_id}");
+            println!("reset {store:?}: removed {removed} events, new backend id {backend_id}");
             Ok(())
         }
     }
@@ -84,8 +84,16 @@ fn serve(args: ServeArgs) -> Result<()> {
         http_timeout: std::time::Duration::from_millis(args.hook_http_timeout_ms.max(1)),
         ..Default::default()
     };
+    let store_id_pattern = match args.store_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(
+            livestore_sync::store_id::StoreIdPattern::new(p)
+                .map_err(|e| anyhow::anyhow!("--store-id-pattern {p:?} is not a valid regular expression: {e}"))?,
+        ),
+        None => None,
+    };
     let config = ServerConfig {
         hooks,
+        store_id_pattern,
         host: args.host,
         port: args.port,
         data_dir: args.data_dir,

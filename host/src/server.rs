@@ -8,7 +8,7 @@ use crate::hooks::{HookError, HookFn, Hooks};
 use crate::runtime::{OpenInfo, Outgoing, Protocol, SyncRuntime};
 use crate::shard::{AdminAction, ShardMsg, ShardSettings, Shards};
 use crate::storage::Durability;
-use crate::store_id::validate_store_id;
+use crate::store_id::{validate_store_id, StoreIdError, StoreIdPattern};
 use crate::sync_params::{SyncParams, Transport};
 use crate::telemetry::CONNECTIONS_REFUSED;
 use crate::telemetry::{self, HTTP_REQUESTS, OPEN_CONNECTIONS};
@@ -26,6 +26,7 @@ use hyper::header::{
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -84,6 +85,8 @@ pub struct ServerConfig {
     pub idle_store_cache: usize,
     /// Operator hook components and their sandbox limits.
     pub hooks: crate::hooks::HookSettings,
+    /// A stricter store-id rule for connecting clients (`--store-id-pattern`).
+    pub store_id_pattern: Option<StoreIdPattern>,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +111,7 @@ impl Default for ServerConfig {
             max_open_stores: 10_000,
             idle_store_cache: 256,
             hooks: crate::hooks::HookSettings::default(),
+            store_id_pattern: None,
         }
     }
 }
@@ -292,19 +296,27 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
             )
         };
     };
-    let Some(store_id) = params.store_id.clone() else {
-        return text(StatusCode::BAD_REQUEST, "Missing storeId query parameter\n");
+    let store_id = match admitted_store_id(&params, &state.config) {
+        Ok(id) => id,
+        Err(refused) => return refused,
     };
     if let Some(Err(raw)) = &params.payload {
         return text(StatusCode::BAD_REQUEST, format!("payload is not URL-encoded JSON: {raw:?}\n"));
-    }
-    if let Err(e) = validate_store_id(&store_id) {
-        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     match transport {
         Transport::Ws => upgrade(req, store_id, params, state).await,
         Transport::Http => http_rpc(req, store_id, params, state).await,
     }
+}
+
+/// The store id a client asks to connect to, checked against the store-id rule and the
+/// operator's pattern; a refusal is a 400 that says why.
+fn admitted_store_id(params: &SyncParams, config: &ServerConfig) -> Result<String, Response<Full<Bytes>>> {
+    let checked = params.store_id().and_then(|id| match &config.store_id_pattern {
+        Some(pattern) => pattern.check(id).map(|()| id),
+        None => Ok(id),
+    });
+    checked.map(str::to_string).map_err(|e| text(StatusCode::BAD_REQUEST, format!("{e}\n")))
 }
 
 /// `GET /admin/stores/{id}` (info) and `POST /admin/stores/{id}/reset`, with
@@ -359,7 +371,12 @@ async fn admin(req: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>
     if !token_matches(presented.as_deref(), &secret) {
         return text(StatusCode::UNAUTHORIZED, "admin endpoints need Authorization: Bearer <admin secret>\n");
     }
-    if let Err(e) = validate_store_id(store_id) {
+    // The id is one percent-encoded path segment (`/` in an id is `%2F`).
+    let store_id = match percent_decode_str(store_id).decode_utf8() {
+        Ok(id) => id,
+        Err(_) => return text(StatusCode::BAD_REQUEST, format!("{}\n", StoreIdError::NotUtf8)),
+    };
+    if let Err(e) = validate_store_id(&store_id) {
         return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     let store_id: Arc<str> = store_id.into();
@@ -520,10 +537,10 @@ async fn http_rpc(
 /// The token may come in the URL (`token=` or the payload's `authToken`), an
 /// `Authorization: Bearer` header, or the first message (`{"type":"auth",…}`).
 async fn simple_upgrade(req: Request<Incoming>, params: SyncParams, state: Arc<AppState>) -> Response<Full<Bytes>> {
-    let store_id = params.store_id.clone().unwrap_or_default();
-    if let Err(e) = validate_store_id(&store_id) {
-        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
-    }
+    let store_id = match admitted_store_id(&params, &state.config) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let presented =
         params.token.clone().or_else(|| params.auth_token().map(str::to_string)).or_else(|| bearer_token(&req));
     let authenticated = match (&state.config.auth_token, presented) {
@@ -572,7 +589,7 @@ async fn validate_payload(
         Ok(Ok(())) => None,
         Ok(Err(HookError::Rejected(message))) => {
             metrics::counter!(CONNECTIONS_REFUSED, "reason" => "hook").increment(1);
-            tracing::info!(store_id, "a validate-payload hook refused the connection: {message}");
+            tracing::info!(store_id, ?message, "a validate-payload hook refused the connection");
             Some(text(StatusCode::BAD_REQUEST, format!("{message}\n")))
         }
         Ok(Err(failed)) => Some(text(StatusCode::INTERNAL_SERVER_ERROR, format!("{}\n", failed.message()))),
@@ -659,7 +676,7 @@ async fn accept_socket(
     state.tracker.spawn(async move {
         let _slot = slot;
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
-        tracing::info!(conn, store_id = %store_id, "connection opened");
+        tracing::info!(conn, ?store_id, "connection opened");
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
@@ -668,7 +685,7 @@ async fn accept_socket(
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
-        tracing::info!(conn, store_id = %store_id, "connection closed");
+        tracing::info!(conn, ?store_id, "connection closed");
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     });
     let mut res = Response::new(Full::new(Bytes::new()));
@@ -759,7 +776,7 @@ async fn run_socket(
                         Some(Ok(Message::Close(_))) | None => break,
                         Some(Ok(_)) => {}
                         Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                            tracing::info!(conn, store_id = %store_id, error = %e, "closing a connection: frame too large");
+                            tracing::info!(conn, ?store_id, error = %e, "closing a connection: frame too large");
                             out_tx.kill(1009, format!("frame too large: {e}"));
                             break;
                         }

@@ -238,7 +238,7 @@ impl ShardLoop {
         match action {
             AdminAction::Info => match db.store_info(store_id)? {
                 Some(info) => Ok(serde_json::to_value(info)?),
-                None => Err(anyhow!("store '{store_id}' does not exist")),
+                None => Err(anyhow!("store {store_id:?} does not exist")),
             },
             AdminAction::Reset => {
                 let backend_id = nanoid::nanoid!();
@@ -247,7 +247,7 @@ impl ShardLoop {
                 // The instance caches head and backend id: drop it and disconnect its clients,
                 // who reconnect, get BackendIdMismatchError and re-sync.
                 self.drop_store(store_id, 1012, "store was reset");
-                tracing::info!(store_id = %store_id, removed, backend_id, "store reset");
+                tracing::info!(?store_id, removed, backend_id, "store reset");
                 Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id }))
             }
         }
@@ -305,7 +305,7 @@ impl ShardLoop {
     /// The component trapped: its state is gone. Close the store's connections (clients
     /// reconnect and resync from storage) and drop the instance.
     fn fail_store(&mut self, store_id: &Arc<str>, error: anyhow::Error) {
-        tracing::error!(store_id = %store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
+        tracing::error!(?store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
         self.drop_store(store_id, 1011, "internal error in the sync component");
     }
 }

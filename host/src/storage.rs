@@ -40,21 +40,70 @@ pub struct Db {
     tables: HashMap<String, String>,
 }
 
-/// The table name the reference uses: every non-alphanumeric character becomes `_`
-/// (so `a-b` and `a_b` collide there).
+/// The table name `@livestore/sync-cf` gives a store: every UTF-16 code unit that is not an
+/// ASCII letter or digit becomes `_` (JavaScript's `replaceAll(/[^a-zA-Z0-9]/g, '_')`), so
+/// `a-b`, `a_b` and `a b` share it, and SQLite, which compares identifiers without regard to
+/// ASCII case, also treats `Abc` and `abc` as one table.
 pub fn reference_table_name(store_id: &str) -> String {
-    let mapped: String = store_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let mapped: String = store_id
+        .encode_utf16()
+        .map(|unit| match u8::try_from(unit) {
+            Ok(b) if b.is_ascii_alphanumeric() => char::from(b),
+            _ => '_',
+        })
+        .collect();
     format!("eventlog_{FORMAT_VERSION}_{mapped}")
 }
 
-/// A name no other store id can produce: the store id in hex.
-pub fn unique_table_name(store_id: &str) -> String {
+/// A name no other store id produces and no reference name can equal (`-` is outside the
+/// reference's alphabet): the id's UTF-8 bytes in lowercase hex.
+pub fn encoded_table_name(store_id: &str) -> String {
     let hex: String = store_id.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("eventlog_{FORMAT_VERSION}_x_{hex}")
+    format!("eventlog_{FORMAT_VERSION}_x-{hex}")
+}
+
+/// The event-log table a store without one gets. The reference's name is kept when nothing can
+/// share it: no other store has claimed it and no table by that name exists, compared as SQLite
+/// compares identifiers (ASCII case-insensitively), unless the store itself was written by
+/// `@livestore/sync-cf` (it has a head but no claim yet: that table is its own). Otherwise the
+/// encoded name, which is one-to-one.
+fn unclaimed_table_name(tx: &rusqlite::Transaction<'_>, store_id: &str) -> Result<String> {
+    let found =
+        |sql: &str, param: &str| -> Result<bool> { Ok(tx.query_row(sql, [param], |_| Ok(())).optional()?.is_some()) };
+    let claimed =
+        |name: &str| found("SELECT 1 FROM livestore_sync_stores WHERE tableName = ?1 COLLATE NOCASE LIMIT 1", name);
+    let exists = |name: &str| found("SELECT 1 FROM sqlite_master WHERE name = ?1 COLLATE NOCASE LIMIT 1", name);
+    let reference = reference_table_name(store_id);
+    if !claimed(&reference)? {
+        let written_by_reference = found("SELECT 1 FROM context_7 WHERE storeId = ?1", store_id)?;
+        if written_by_reference || !exists(&reference)? {
+            return Ok(reference);
+        }
+    }
+    let encoded = encoded_table_name(store_id);
+    if claimed(&encoded)? || exists(&encoded)? {
+        bail!("no free event-log table name for store {store_id:?}: {encoded} is taken");
+    }
+    Ok(encoded)
 }
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Before ids differing only in ASCII case got tables of their own, such ids could claim two
+/// spellings of one table; their events are mixed and cannot be told apart. Say so at start.
+fn warn_about_shared_tables(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT a.storeId, b.storeId, a.tableName FROM livestore_sync_stores a \
+         JOIN livestore_sync_stores b ON b.tableName = a.tableName COLLATE NOCASE AND b.storeId > a.storeId",
+    )?;
+    let pairs = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for pair in pairs {
+        let (a, b, table) = pair?;
+        tracing::warn!(store_a = a, store_b = b, table, "two stores share one event-log table (written before store ids differing only in case were kept apart); their events are mixed");
+    }
+    Ok(())
 }
 
 impl Db {
@@ -84,9 +133,11 @@ impl Db {
                 PRIMARY KEY (storeId, eventId)
              ) STRICT, WITHOUT ROWID;
              CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum);
+             CREATE INDEX IF NOT EXISTS livestore_sync_stores_table_nocase ON livestore_sync_stores (tableName COLLATE NOCASE);
              CREATE TABLE IF NOT EXISTS livestore_sync_health (id INTEGER PRIMARY KEY, checkedAt TEXT NOT NULL) STRICT;",
         )
         .context("creating metadata tables")?;
+        warn_about_shared_tables(&conn)?;
         Ok(Db { conn, tables: HashMap::new() })
     }
 
@@ -114,21 +165,7 @@ impl Db {
         let name = match existing {
             Some(name) => name,
             None => {
-                let taken = |name: &str| -> Result<bool> {
-                    Ok(tx
-                        .query_row("SELECT 1 FROM livestore_sync_stores WHERE tableName = ?1", [name], |_| Ok(()))
-                        .optional()?
-                        .is_some())
-                };
-                // Prefer the reference's name so databases it wrote keep working; fall back
-                // to a collision-free one when another store id already owns that name.
-                let mut name = reference_table_name(store_id);
-                if taken(&name)? {
-                    name = unique_table_name(store_id);
-                    if taken(&name)? {
-                        bail!("no free event-log table name for store '{store_id}'");
-                    }
-                }
+                let name = unclaimed_table_name(&tx, store_id)?;
                 tx.execute(
                     "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
                     params![store_id, name, FORMAT_VERSION],
@@ -287,13 +324,54 @@ mod tests {
     }
 
     #[test]
-    fn table_names_are_injective_and_prefer_the_reference_name() {
+    fn table_names_are_one_to_one_and_prefer_the_reference_name() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
-        assert_eq!(db.table_for("a-b").unwrap(), "\"eventlog_7_a_b\"");
-        assert_eq!(db.table_for("a_b").unwrap(), "\"eventlog_7_x_615f62\"");
-        assert_eq!(db.table_for("abc").unwrap(), "\"eventlog_7_abc\"");
-        assert!(db.table_for("bad id").is_err());
+        let mut table = |id: &str| db.table_for(id).unwrap();
+        assert_eq!(table("a-b"), "\"eventlog_7_a_b\"");
+        assert_eq!(table("a_b"), "\"eventlog_7_x-615f62\"");
+        assert_eq!(table("a b"), "\"eventlog_7_x-612062\"");
+        assert_eq!(table("Abc"), "\"eventlog_7_Abc\"");
+        // SQLite would open `eventlog_7_Abc` for `eventlog_7_abc`.
+        assert_eq!(table("abc"), "\"eventlog_7_x-616263\"");
+        // Ids that look like encoded names get reference names, which cannot equal one.
+        assert_eq!(table("x-616263"), "\"eventlog_7_x_616263\"");
+        assert_eq!(table("X_616263"), "\"eventlog_7_x-585f363136323633\"");
+        // NFC and NFD forms of one word are different ids.
+        assert_eq!(table("caf\u{e9}"), "\"eventlog_7_caf_\"");
+        assert_eq!(table("cafe\u{301}"), "\"eventlog_7_cafe_\"");
+        assert_eq!(table("CAF\u{c9}"), "\"eventlog_7_x-434146c389\"");
+        // An astral character is two UTF-16 units, as in the reference's JavaScript.
+        assert_eq!(table("\u{1f600}"), "\"eventlog_7___\"");
+        assert_eq!(table("a\"; DROP TABLE context_7; --"), "\"eventlog_7_a___DROP_TABLE_context_7____\"");
+        assert!(db.table_for("").is_err());
+        // Every claim is its own table.
+        let names: Vec<String> = db.tables().unwrap().into_iter().filter(|t| t.starts_with("eventlog_")).collect();
+        assert_eq!(names.len(), 12, "{names:?}");
+    }
+
+    #[test]
+    fn a_table_the_reference_left_is_only_taken_by_its_own_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let db = Db::open(&path, Durability::Normal).unwrap();
+            // What @livestore/sync-cf writes: a head for `team-1` and its table, no claim.
+            db.conn
+                .execute_batch(
+                    "INSERT INTO context_7 VALUES ('team-1', 1, 'ref-backend');
+                     CREATE TABLE eventlog_7_team_1 (seqNum integer primary key, parentSeqNum integer not null, name text not null, args text, createdAt text not null, clientId text not null, sessionId text not null) strict;
+                     INSERT INTO eventlog_7_team_1 VALUES (1, 0, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's');",
+                )
+                .unwrap();
+        }
+        let mut db = Db::open(&path, Durability::Normal).unwrap();
+        // `team_1` and `TEAM 1` map to the same reference name but are not its owner.
+        assert_eq!(db.init_store("team_1", "b").unwrap(), (0, "b".to_string()));
+        assert_eq!(db.table_for("TEAM 1").unwrap(), "\"eventlog_7_x-5445414d2031\"");
+        assert_eq!(db.init_store("team-1", "unused").unwrap(), (1, "ref-backend".to_string()));
+        assert_eq!(db.count_after("team-1", 0).unwrap(), 1);
+        assert_eq!(db.count_after("team_1", 0).unwrap(), 0);
     }
 
     #[test]

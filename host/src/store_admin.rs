@@ -1,7 +1,7 @@
 //! Operator actions on the data file: list and inspect stores, export and import logs, reset.
 //! Used by the CLI (offline) and by the admin endpoints (through the store's owner).
 
-use crate::storage::{insert_rows, reference_table_name, Db, Row, FORMAT_VERSION};
+use crate::storage::{insert_rows, Db, Row};
 use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -102,17 +102,13 @@ impl Db {
             })
             .optional()?;
         let Some((head, backend_id)) = context else { return Ok(None) };
-        let meta: Option<(String, Option<String>, i64)> = self
-            .conn
-            .query_row(
-                "SELECT tableName, lastSyncAt, formatVersion FROM livestore_sync_stores WHERE storeId = ?1",
-                [store_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let (table, last_sync_at, format_version) =
-            meta.unwrap_or_else(|| (reference_table_name(store_id), None, FORMAT_VERSION));
+        // Claims the table of a store `@livestore/sync-cf` wrote, so the name shown is the one used.
         let quoted = self.table_for(store_id)?;
+        let (table, last_sync_at, format_version): (String, Option<String>, i64) = self.conn.query_row(
+            "SELECT tableName, lastSyncAt, formatVersion FROM livestore_sync_stores WHERE storeId = ?1",
+            [store_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let event_count: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {quoted}"), [], |r| r.get(0))?;
         let last_sync_at = match last_sync_at {
             Some(t) => Some(t),
@@ -132,7 +128,7 @@ impl Db {
     /// Call `each` with every event of a store in seqNum order, a page at a time.
     pub fn export(&mut self, store_id: &str, mut each: impl FnMut(ExportedEvent) -> Result<()>) -> Result<u64> {
         if self.store_info(store_id)?.is_none() {
-            bail!("store '{store_id}' does not exist");
+            bail!("store {store_id:?} does not exist");
         }
         let mut cursor = 0;
         let mut n = 0;
@@ -174,7 +170,7 @@ impl Db {
         let table = self.table_for(store_id)?;
         let existing: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         if (existing > 0 || head > 0) && !replace {
-            bail!("store '{store_id}' already has {existing} events; pass --replace to overwrite it");
+            bail!("store {store_id:?} already has {existing} events; pass --replace to overwrite it");
         }
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(&format!("DELETE FROM {table}"), [])?;
@@ -196,7 +192,7 @@ impl Db {
     /// `BackendIdMismatchError` and re-sync. Returns the number of events removed.
     pub fn reset(&mut self, store_id: &str, new_backend_id: &str) -> Result<u64> {
         if self.store_info(store_id)?.is_none() {
-            bail!("store '{store_id}' does not exist");
+            bail!("store {store_id:?} does not exist");
         }
         let table = self.table_for(store_id)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

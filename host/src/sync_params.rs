@@ -1,7 +1,9 @@
 //! The sync query of the LiveStore transports: `?storeId=…&payload=…&transport=ws|http`.
 
+use crate::store_id::{validate_store_id, StoreIdError};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -11,7 +13,9 @@ pub enum Transport {
 
 #[derive(Debug, PartialEq)]
 pub struct SyncParams {
-    pub store_id: Option<String>,
+    /// `Err` when the percent-decoded bytes are not UTF-8 (never replaced lossily: two
+    /// different ids must not become one).
+    pub store_id: Option<Result<String, StoreIdError>>,
     pub transport: Option<Transport>,
     /// The decoded payload JSON; `Err` keeps the raw text of a payload that is not JSON.
     pub payload: Option<Result<Value, String>>,
@@ -24,23 +28,33 @@ pub struct SyncParams {
 impl SyncParams {
     pub fn parse(query: Option<&str>) -> SyncParams {
         let mut params = SyncParams { store_id: None, transport: None, payload: None, client_id: None, token: None };
-        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            match key.as_ref() {
-                "storeId" => params.store_id = Some(value.into_owned()),
-                "transport" => {
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = decode_component(raw);
+            let value = decoded.clone().unwrap_or_else(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+            match decode_component(key).as_deref() {
+                Ok("storeId") => params.store_id = Some(decoded.map_err(|_| StoreIdError::NotUtf8)),
+                Ok("transport") => {
                     params.transport = match value.as_ref() {
                         "ws" => Some(Transport::Ws),
                         "http" => Some(Transport::Http),
                         _ => None,
                     }
                 }
-                "payload" => params.payload = Some(decode_payload(&value)),
-                "clientId" => params.client_id = Some(value.into_owned()),
-                "token" => params.token = Some(value.into_owned()),
+                Ok("payload") => params.payload = Some(decode_payload(&value)),
+                Ok("clientId") => params.client_id = Some(value),
+                Ok("token") => params.token = Some(value),
                 _ => {}
             }
         }
         params
+    }
+
+    /// The store id, checked against the store-id rule.
+    pub fn store_id(&self) -> Result<&str, StoreIdError> {
+        let id = self.store_id.as_ref().ok_or(StoreIdError::Missing)?.as_deref().map_err(Clone::clone)?;
+        validate_store_id(id)?;
+        Ok(id)
     }
 
     /// The payload's `authToken`, if it is a string.
@@ -58,6 +72,14 @@ impl SyncParams {
             _ => None,
         }
     }
+}
+
+/// One `application/x-www-form-urlencoded` component (`+` is a space), as `URLSearchParams`
+/// decodes it; `Err` holds the bytes when they are not UTF-8.
+fn decode_component(raw: &str) -> Result<String, Vec<u8>> {
+    let spaced = if raw.contains('+') { Cow::Owned(raw.replace('+', " ")) } else { Cow::Borrowed(raw) };
+    let bytes: Cow<'_, [u8]> = percent_decode_str(&spaced).into();
+    String::from_utf8(bytes.into_owned()).map_err(|e| e.into_bytes())
 }
 
 /// The real client encodes the payload twice (`encodeURIComponent` then URL params); the
@@ -80,7 +102,7 @@ mod tests {
         let p = SyncParams::parse(Some(
             "storeId=s1&payload=%257B%2522authToken%2522%253A%2522insecure-token-change-me%2522%257D&transport=ws",
         ));
-        assert_eq!(p.store_id.as_deref(), Some("s1"));
+        assert_eq!(p.store_id(), Ok("s1"));
         assert_eq!(p.transport, Some(Transport::Ws));
         assert_eq!(p.auth_token(), Some("insecure-token-change-me"));
         let p = SyncParams::parse(Some("storeId=s1&payload=%7B%22authToken%22%3A%22t%22%7D&transport=ws"));
@@ -88,6 +110,22 @@ mod tests {
         let p = SyncParams::parse(Some("storeId=s1&payload=hello&transport=sse"));
         assert_eq!(p.transport, None);
         assert_eq!(p.payload, Some(Err("hello".into())));
-        assert_eq!(SyncParams::parse(None).store_id, None);
+        assert_eq!(SyncParams::parse(None).store_id(), Err(StoreIdError::Missing));
+    }
+
+    #[test]
+    fn store_ids_decode_byte_exactly() {
+        let id = |q: &str| SyncParams::parse(Some(q)).store_id().map(str::to_string);
+        assert_eq!(id("storeId=a+b%20(c)%3A%2F%40%25&transport=ws"), Ok("a b (c):/@%".to_string()));
+        assert_eq!(id("storeId=caf%C3%A9"), Ok("caf\u{e9}".to_string()));
+        assert_eq!(id("storeId=cafe%CC%81"), Ok("cafe\u{301}".to_string()));
+        assert_eq!(id("storeId=%F0%9F%98%80&storeId=last"), Ok("last".to_string()));
+        // Lossy decoding would turn both into U+FFFD and merge two stores.
+        assert_eq!(id("storeId=%FF"), Err(StoreIdError::NotUtf8));
+        assert_eq!(id("storeId=%C3"), Err(StoreIdError::NotUtf8));
+        assert_eq!(id("storeId="), Err(StoreIdError::Empty));
+        assert_eq!(id("transport=ws"), Err(StoreIdError::Missing));
+        let long = format!("storeId={}", "a".repeat(1025));
+        assert_eq!(id(&long), Err(StoreIdError::TooLong { bytes: 1025 }));
     }
 }

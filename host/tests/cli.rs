@@ -117,8 +117,12 @@ async fn cli_errors_are_clear() -> Result<()> {
     drop(server);
     let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "missing"])?;
     assert!(!success && stderr.contains("does not exist"), "{stderr}");
-    let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "bad id"])?;
-    assert!(!success && stderr.contains("invalid storeId"), "{stderr}");
+    let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "no such store"])?;
+    assert!(!success && stderr.contains(r#"store "no such store" does not exist"#), "{stderr}");
+    let (success, _, stderr) = cli(tmp.path(), &["stores", "info", ""])?;
+    assert!(!success && stderr.contains("invalid storeId: it is empty"), "{stderr}");
+    let (success, _, stderr) = cli(tmp.path(), &["export", &"x".repeat(1025)])?;
+    assert!(!success && stderr.contains("at most 1024"), "{stderr}");
     Ok(())
 }
 
@@ -177,5 +181,53 @@ async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result
     .await?;
     assert_eq!(status, 404);
     server.shutdown().await?;
+    Ok(())
+}
+
+/// Ids with spaces, slashes, unicode, a leading `-`, and ids differing only in case, through
+/// the CLI (one argument each; `--` before an id that starts with `-`) and the admin API (one
+/// percent-encoded path segment).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let server = TestServer::start_with(dir, Some(TOKEN), |c| c.admin_secret = Some("admin-s3cret".into())).await?;
+    let ids = ["team/a b:Zo\u{eb} (1)", "-starts-with-dash", "Abc", "abc"];
+    for (i, id) in ids.iter().enumerate() {
+        let mut c = WsClient::connect(&sync_url(&server.ws_base(), id, TOKEN)).await?;
+        let (_, ack) = c.push(id, chain(1, i as i64 + 1), None).await?;
+        ensure!(is_push_ack(&ack), "{id:?}: {ack}");
+    }
+    let listed = ok(dir, &["stores", "list", "--json"])?;
+    let stores: Vec<Value> = listed.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    for (i, id) in ids.iter().enumerate() {
+        let store = stores.iter().find(|s| s["storeId"] == *id);
+        ensure!(store.is_some_and(|s| s["head"] == json!(i + 1)), "{id:?} in {listed}");
+    }
+    let info: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "--", "-starts-with-dash"])?)?;
+    assert_eq!(info["head"], 2, "{info}");
+    let exported = ok(dir, &["export", "team/a b:Zo\u{eb} (1)"])?;
+    assert_eq!(exported.lines().count(), 1);
+    let file = dir.join("export.jsonl");
+    std::fs::write(&file, &exported)?;
+    ok(dir, &["import", "ABC", file.to_str().context("path")?])?;
+    let abc: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "abc"])?)?;
+    let upper: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "ABC"])?)?;
+    assert_eq!((abc["head"].clone(), upper["head"].clone()), (json!(4), json!(1)), "{abc} {upper}");
+
+    let admin = |method: &str, path: &str| {
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    };
+    let (status, raw) = http_request(server.addr, &admin("GET", "/admin/stores/team%2Fa%20b%3AZo%C3%AB%20(1)")).await?;
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains(r#""storeId":"team/a b:Zo\u{eb} (1)""#) && raw.contains(r#""head":1"#), "{raw}");
+    let (status, raw) = http_request(server.addr, &admin("POST", "/admin/stores/Abc/reset")).await?;
+    assert_eq!(status, 200, "{raw}");
+    let abc: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "abc"])?)?;
+    assert_eq!(abc["head"], 4, "resetting Abc leaves abc alone: {abc}");
+    let (status, raw) = http_request(server.addr, &admin("GET", "/admin/stores/%FF")).await?;
+    assert!(status == 400 && raw.contains("not valid UTF-8"), "{raw}");
+    let (status, raw) = http_request(server.addr, &admin("GET", "/admin/stores/team%2Fnobody")).await?;
+    assert!(status == 404 && raw.contains(r#""team/nobody""#), "{raw}");
     Ok(())
 }

@@ -88,8 +88,11 @@ async fn serve_reads_dev_vars_serves_and_stops_gracefully_on_sigterm() -> Result
     let mut c = WsClient::connect(&format!("{base}/?storeId=srv&payload={payload}&transport=ws")).await?;
     let (_, ack) = c.push("srv", chain(1, 20), None).await?;
     assert!(is_push_ack(&ack), "{ack}");
-    let line = wait_for_log(&served.log, "push store=srv")?;
-    assert!(line.contains("events=20") && line.contains("result=ok") && line.contains("client=client-raw"), "{line}");
+    let line = wait_for_log(&served.log, "push store=\"srv\"")?;
+    assert!(
+        line.contains("events=20") && line.contains("result=ok") && line.contains("client=\"client-raw\""),
+        "{line}"
+    );
     assert!(!line.contains(TOKEN), "tokens never appear in logs: {line}");
     let (status, _) = http_request(served.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     assert_eq!(status, 200);
@@ -129,7 +132,7 @@ async fn json_logs_and_flags_override_the_environment() -> Result<()> {
     ))
     .await?;
     c.push("j", chain(1, 1), None).await?;
-    let line = wait_for_log(&served.log, "push store=j")?;
+    let line = wait_for_log(&served.log, r#"push store=\"j\""#)?;
     let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
     assert_eq!(v["level"], "INFO");
     served.child.kill()?;
@@ -160,7 +163,7 @@ async fn tokens_never_appear_in_logs_even_at_debug_level() -> Result<()> {
         "frames are logged at debug with the token masked:\n{}",
         lines.join("\n")
     );
-    assert!(lines.iter().any(|l| l.contains("push store=t")));
+    assert!(lines.iter().any(|l| l.contains("push store=\"t\"")));
     for line in &lines {
         assert!(!line.contains(secret) && !line.contains("wrong-tok-123"), "a token leaked into the log: {line}");
     }

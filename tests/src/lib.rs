@@ -96,7 +96,7 @@ impl TestServer {
 pub fn sync_url(ws_base: &str, store_id: &str, token: &str) -> String {
     let payload = json!({ "authToken": token }).to_string();
     let once = urlencode(&payload);
-    format!("{ws_base}/?storeId={store_id}&payload={}&transport=ws", urlencode(&once))
+    format!("{ws_base}/?storeId={}&payload={}&transport=ws", urlencode(store_id), urlencode(&once))
 }
 
 /// Run one `node --test` file of tests/client (the real LiveStore client) against a server;
@@ -375,4 +375,33 @@ pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16,
     );
     let (status, raw) = http_request(addr, &req).await?;
     Ok((status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+/// The store-id rule's refusals, the same in every home: an empty id, one over 1,024 bytes,
+/// and bytes that are not UTF-8 get a 400 that says why, on the LiveStore WebSocket and HTTP
+/// transports and the simple protocol, before anything is stored.
+pub async fn assert_bad_store_ids_are_refused(addr: SocketAddr) -> Result<()> {
+    let too_long = "a".repeat(1025);
+    let cases = [
+        ("", "empty"),
+        ("%FF", "not valid UTF-8"),
+        ("caf%C3", "not valid UTF-8"),
+        (too_long.as_str(), "1025 bytes of UTF-8, at most 1024"),
+    ];
+    let upgrade = "Connection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    for (raw, why) in cases {
+        let requests = [
+            format!("GET /?storeId={raw}&transport=ws HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n\r\n"),
+            format!("POST /?storeId={raw}&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            format!("GET /websocket?storeId={raw} HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n\r\n"),
+        ];
+        for req in requests {
+            let (status, body) = http_request(addr, &req).await?;
+            let line = req.lines().next().unwrap_or_default();
+            if status != 400 || !body.contains(why) {
+                bail!("{line}: expected 400 saying {why:?}, got {status}:\n{body}");
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,8 @@
 use anyhow::{ensure, Context, Result};
 use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
 use livestore_sync_tests::{
-    ack, chain, http_request, node_test, pull_request, seq_nums, sync_url, unique_store, WsClient, TOKEN,
+    ack, assert_bad_store_ids_are_refused, chain, http_request, node_test, pull_request, seq_nums, sync_url,
+    unique_store, WsClient, TOKEN,
 };
 use serde_json::{json, Value};
 use std::path::Path;
@@ -57,10 +58,13 @@ async fn real_client_suite(storage: &str) -> Result<()> {
     );
     let ws = node_test("real-client.test.mjs", &w.ws_base(), &w.http_base()).await;
     let http = node_test("http-client.test.mjs", &w.ws_base(), &w.http_base()).await;
+    let ids = node_test("store-ids.test.mjs", &w.ws_base(), &w.http_base()).await;
     let (ws, http) = (ws.with_context(|| w.log_tail())?, http.with_context(|| w.log_tail())?);
+    let ids = ids.with_context(|| w.log_tail())?;
     ensure!(ws.contains("pass 5"), "expected all 5 real-client tests to pass:\n{ws}");
     ensure!(http.contains("pass 2"), "expected both HTTP-client tests to pass:\n{http}");
-    Ok(())
+    ensure!(ids.contains("pass 2"), "expected both store-id tests to pass:\n{ids}");
+    assert_bad_store_ids_are_refused(w.addr).await.with_context(|| w.log_tail())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,7 +251,8 @@ async fn the_webhook_hook_posts_committed_batches_to_an_allowlisted_host() -> Re
         s.allow_hosts = vec![format!("127.0.0.1:{port}")];
     })
     .await?;
-    let store = unique_store("hook-webhook");
+    // The hook context carries any store id exactly.
+    let store = unique_store("hook webhook: Zoë/東京");
     let mut c = server.connect(&store).await?;
     let (_, ok) = c.push(&store, chain(1, 3), None).await?;
     ensure!(is_push_ack(&ok), "{ok}");
