@@ -169,3 +169,53 @@ async fn tokens_never_appear_in_logs_even_at_debug_level() -> Result<()> {
     }
     Ok(())
 }
+
+/// Store ids are quoted and escaped in log lines: an id with a newline cannot forge a line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_ids_cannot_forge_log_lines() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut served = serve(tmp.path(), &[])?;
+    let store = "evil\n2026-01-01T00:00:00Z  INFO forged line";
+    let mut c = WsClient::connect(&sync_url(&format!("ws://{}", served.addr), store, TOKEN)).await?;
+    let (_, ack) = c.push(store, chain(1, 1), None).await?;
+    assert!(is_push_ack(&ack), "{ack}");
+    let line = wait_for_log(&served.log, "push store=")?;
+    assert!(line.contains(r#"push store="evil\n2026-01-01T00:00:00Z  INFO forged line""#), "{line}");
+    drop(c);
+    let _ = wait_for_log(&served.log, "connection closed")?;
+    while let Ok(line) = served.log.recv_timeout(Duration::from_millis(300)) {
+        assert!(!line.contains("forged line") || line.contains(r#"evil\n"#), "a forged log line: {line}");
+    }
+    Ok(())
+}
+
+/// `--store-id-pattern` narrows the rule for connecting clients (here the check of
+/// `@livestore/sync-cf`'s setup guide); an invalid pattern stops the server with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_id_pattern_refuses_other_ids() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let served = serve(tmp.path(), &["--store-id-pattern", "^[a-zA-Z0-9-_]+$"])?;
+    let base = format!("ws://{}", served.addr);
+    WsClient::connect(&sync_url(&base, "team-1_a", TOKEN)).await?;
+    let upgrade = "Connection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    for query in ["storeId=team%201&transport=ws", "storeId=team%201"] {
+        let req = format!("GET /?{query} HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n\r\n");
+        let (status, body) = http_request(served.addr, &req).await?;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains(r#"invalid storeId "team 1": this server only accepts ids matching ^[a-zA-Z0-9-_]+$"#),
+            "{body}"
+        );
+    }
+    drop(served);
+    let out = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
+        .args(["serve", "--port", "0", "--store-id-pattern", "[a-", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--store-id-pattern \"[a-\" is not a valid regular expression"),
+        "{stderr}"
+    );
+    Ok(())
+}
