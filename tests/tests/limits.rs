@@ -176,14 +176,22 @@ async fn origins_outside_the_allowlist_are_refused() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_injection_attempts_are_harmless() -> Result<()> {
     let server = TestServer::start().await?;
-    for evil in ["x\"; DROP TABLE context_7; --", "a' OR '1'='1", "eventlog_7_x\"--", "s;DELETE FROM context_7"] {
-        let url = format!(
-            "{}/?storeId={}&payload={}&transport=ws",
-            server.ws_base(),
-            urlencode(evil),
-            urlencode(&json!({ "authToken": TOKEN }).to_string())
-        );
-        assert_eq!(refused_status(WsClient::connect(&url).await), Some(400), "{evil}");
+    // Store ids are any string: these are ordinary stores, each with its own log.
+    let evil_ids = [
+        "x\"; DROP TABLE context_7; --",
+        "a' OR '1'='1",
+        "eventlog_7_x\"--",
+        "s;DELETE FROM context_7",
+        "../../etc/passwd",
+    ];
+    for (i, evil) in evil_ids.iter().enumerate() {
+        let mut c = server.connect(evil).await?;
+        let (_, ack) = c.push(evil, chain(1, i as i64 + 1), None).await?;
+        assert!(is_push_ack(&ack), "{evil}: {ack}");
+    }
+    for (i, evil) in evil_ids.iter().enumerate() {
+        let mut c = server.connect(evil).await?;
+        assert_eq!(c.pull_seq_nums(evil).await?.0, (1..=i as i64 + 1).collect::<Vec<_>>(), "{evil}");
     }
     let store = unique_store("inject");
     let mut c = server.connect(&store).await?;
