@@ -13,15 +13,14 @@ use std::path::Path;
 use std::time::Duration;
 
 async fn worker(persist: &Path, storage: &str, port: Option<u16>) -> Result<Wrangler> {
-    Wrangler::start(WranglerConfig {
-        dir: cloudflare_dir(),
-        config: None,
-        persist,
-        // Set here, not in cloudflare/.dev.vars: a fresh clone has none.
-        vars: &[("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1"), ("AUTH_TOKEN", TOKEN)],
-        port,
-    })
-    .await
+    worker_with(persist, storage, port, &[]).await
+}
+
+async fn worker_with(persist: &Path, storage: &str, port: Option<u16>, extra: &[(&str, &str)]) -> Result<Wrangler> {
+    // Set here, not in cloudflare/.dev.vars: a fresh clone has none.
+    let mut vars = vec![("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1"), ("AUTH_TOKEN", TOKEN)];
+    vars.extend_from_slice(extra);
+    Wrangler::start(WranglerConfig { dir: cloudflare_dir(), config: None, persist, vars: &vars, port }).await
 }
 
 async fn connect(w: &Wrangler, store: &str) -> Result<WsClient> {
@@ -94,7 +93,16 @@ async fn restart(storage: &str) -> Result<()> {
 
     w.kill().await?;
     ensure!(b.recv_within(Duration::from_secs(5)).await.is_err(), "the socket must drop with workerd");
-    let w = worker(&persist, storage, Some(w.port())).await?;
+    // Restarted with the setup guide's stricter store-id rule: other ids are refused at connect.
+    let pattern = ("STORE_ID_PATTERN", "^[a-zA-Z0-9-_]+$");
+    let w = worker_with(&persist, storage, Some(w.port()), &[pattern]).await?;
+    let (status, body) = http_request(
+        w.addr,
+        "POST /?storeId=team%201&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    let refusal = r#"invalid storeId "team 1": this server only accepts ids matching ^[a-zA-Z0-9-_]+$"#;
+    ensure!(status == 400 && body.contains(refusal), "{status}: {body}");
 
     let mut b = connect(&w, &store).await?;
     let (live, seen, backend_after) = live_pull(&mut b, &store, Some((&backend, 3))).await?;
