@@ -298,7 +298,7 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
     };
     let store_id = match admitted_store_id(&params, &state.config) {
         Ok(id) => id,
-        Err(refused) => return refused,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     if let Some(Err(raw)) = &params.payload {
         return text(StatusCode::BAD_REQUEST, format!("payload is not URL-encoded JSON: {raw:?}\n"));
@@ -310,13 +310,13 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> Response<Full<By
 }
 
 /// The store id a client asks to connect to, checked against the store-id rule and the
-/// operator's pattern; a refusal is a 400 that says why.
-fn admitted_store_id(params: &SyncParams, config: &ServerConfig) -> Result<String, Response<Full<Bytes>>> {
-    let checked = params.store_id().and_then(|id| match &config.store_id_pattern {
-        Some(pattern) => pattern.check(id).map(|()| id),
-        None => Ok(id),
-    });
-    checked.map(str::to_string).map_err(|e| text(StatusCode::BAD_REQUEST, format!("{e}\n")))
+/// operator's pattern (every refusal is a 400 that says why).
+fn admitted_store_id(params: &SyncParams, config: &ServerConfig) -> Result<String, StoreIdError> {
+    let id = params.store_id()?;
+    if let Some(pattern) = &config.store_id_pattern {
+        pattern.check(id)?;
+    }
+    Ok(id.to_string())
 }
 
 /// `GET /admin/stores/{id}` (info) and `POST /admin/stores/{id}/reset`, with
@@ -539,7 +539,7 @@ async fn http_rpc(
 async fn simple_upgrade(req: Request<Incoming>, params: SyncParams, state: Arc<AppState>) -> Response<Full<Bytes>> {
     let store_id = match admitted_store_id(&params, &state.config) {
         Ok(id) => id,
-        Err(refused) => return refused,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     let presented =
         params.token.clone().or_else(|| params.auth_token().map(str::to_string)).or_else(|| bearer_token(&req));

@@ -174,7 +174,7 @@ async fn tokens_never_appear_in_logs_even_at_debug_level() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_ids_cannot_forge_log_lines() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let mut served = serve(tmp.path(), &[])?;
+    let served = serve(tmp.path(), &[])?;
     let store = "evil\n2026-01-01T00:00:00Z  INFO forged line";
     let mut c = WsClient::connect(&sync_url(&format!("ws://{}", served.addr), store, TOKEN)).await?;
     let (_, ack) = c.push(store, chain(1, 1), None).await?;
