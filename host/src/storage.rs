@@ -375,6 +375,32 @@ mod tests {
     }
 
     #[test]
+    fn claims_written_by_earlier_versions_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let mut db = Db::open(&path, Durability::Normal).unwrap();
+            db.init_store("a-b", "b1").unwrap();
+            db.append_batch("a-b", 0, &[row(1)]).unwrap();
+            // The hex name earlier versions gave `a_b`, claimed and in use.
+            db.conn
+                .execute_batch(
+                    "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES ('a_b', 'eventlog_7_x_615f62', 7, '2026-01-01');
+                     CREATE TABLE eventlog_7_x_615f62 (seqNum integer primary key, parentSeqNum integer not null, name text not null, args text, createdAt text not null, clientId text not null, sessionId text not null) strict;
+                     INSERT INTO context_7 VALUES ('a_b', 2, 'b2');
+                     INSERT INTO eventlog_7_x_615f62 VALUES (1, 0, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's'), (2, 1, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's');",
+                )
+                .unwrap();
+        }
+        let mut db = Db::open(&path, Durability::Normal).unwrap();
+        assert_eq!(db.table_for("a_b").unwrap(), "\"eventlog_7_x_615f62\"");
+        assert_eq!(db.init_store("a_b", "unused").unwrap(), (2, "b2".to_string()));
+        assert_eq!(db.init_store("a-b", "unused").unwrap(), (1, "b1".to_string()));
+        // An id whose reference name is that old hex name case-insensitively gets its own table.
+        assert_eq!(db.table_for("X_615F62").unwrap(), "\"eventlog_7_x-585f363135463632\"");
+    }
+
+    #[test]
     fn append_is_atomic_and_guarded_by_the_head() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
