@@ -13,7 +13,6 @@ import { d1Storage } from './storage-d1.js'
 import { tokenMatches } from './params.js'
 import { HookRunner, hookEvent } from './hooks.js'
 
-const LEVELS = { debug: 'debug', info: 'info', warn: 'warn', error: 'error' }
 /** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
 const MAX_ATTACHMENT = 2048
 
@@ -100,7 +99,7 @@ export class WebSocketServer extends DurableObject {
         maxPushEvents: () => maxPush,
         log: (level, message) => {
           if (level === 'debug' && !env.DEBUG) return
-          console[LEVELS[level] ?? 'log'](message)
+          ;(console[level] ?? console.log)(message)
         },
       },
     }

@@ -20,8 +20,6 @@ const IFACE = {
 const MAX_OUTPUT = 16 << 10
 const SCRATCH = { key: 256, value: 4096, keys: 1024 }
 
-export const hooksBundled = () => HOOKS.length > 0
-
 /** A component's `result` error (jco throws it as a ComponentError carrying `payload`). */
 const isRejection = (e) => e !== null && typeof e === 'object' && 'payload' in e && !(e instanceof WebAssembly.RuntimeError)
 
@@ -84,11 +82,18 @@ export class HookRunner {
           return entry.value
         },
         set: (key, value, ttlMs) => {
-          if (key.length > SCRATCH.key) return { tag: 'err', val: `scratch keys are at most ${SCRATCH.key} bytes` }
+          // Limits in UTF-8 bytes, and expired keys purged before a full space refuses, as natively.
+          if (new TextEncoder().encode(key).length > SCRATCH.key) {
+            return { tag: 'err', val: `scratch keys are at most ${SCRATCH.key} bytes` }
+          }
           if (value.length > SCRATCH.value) return { tag: 'err', val: `scratch values are at most ${SCRATCH.value} bytes` }
           const space = this.space(hook, current.store)
           if (space.size >= SCRATCH.keys && !space.has(key)) {
-            return { tag: 'err', val: `scratch space full (${SCRATCH.keys} keys per hook and store)` }
+            const now = Date.now()
+            for (const [k, entry] of space) if (entry.expires !== null && entry.expires <= now) space.delete(k)
+            if (space.size >= SCRATCH.keys) {
+              return { tag: 'err', val: `scratch space full (${SCRATCH.keys} keys per hook and store)` }
+            }
           }
           space.set(key, { value: new Uint8Array(value), expires: ttlMs === undefined ? null : Date.now() + Number(ttlMs) })
           return { tag: 'ok', val: undefined }

@@ -1,4 +1,4 @@
-// The storage layout both homes share (the reference's format 7, plus livestore-sync's own
+// The storage layout both homes share (`@livestore/sync-cf`'s format 7, plus livestore-sync's own
 // metadata tables), as SQL text. Store ids are always bound as parameters; the only
 // identifiers built are event-log table names from `referenceTableName` /
 // `encodedTableName` below (the same functions as host/src/storage.rs), always quoted.
@@ -13,7 +13,7 @@ export const FORMAT_VERSION = 7
 export const referenceTableName = (storeId) => `eventlog_${FORMAT_VERSION}_${storeId.replaceAll(/[^a-zA-Z0-9]/g, '_')}`
 
 /** A name no other store id produces and no reference name can equal (`-` is outside the
- * reference's alphabet): the id's UTF-8 bytes in lowercase hex. */
+ * alphabet of `@livestore/sync-cf`'s names): the id's UTF-8 bytes in lowercase hex. */
 export const encodedTableName = (storeId) =>
   `eventlog_${FORMAT_VERSION}_x-${[...new TextEncoder().encode(storeId)].map((b) => b.toString(16).padStart(2, '0')).join('')}`
 
@@ -33,7 +33,7 @@ export const eventLogDdl = (table) =>
 export const SELECT_TABLE = 'SELECT tableName FROM livestore_sync_stores WHERE storeId = ?'
 /**
  * Claim a table name for a store (binds: storeId, name, writtenByReference 0|1) in one
- * statement, so claims from other stores' objects cannot both win. The reference's name is
+ * statement, so claims from other stores' objects cannot both win. The `@livestore/sync-cf` name is
  * kept only when nothing can share it: no store has claimed it and no table by that name
  * exists, compared as SQLite compares identifiers (ASCII case-insensitively), unless the store
  * itself was written by `@livestore/sync-cf` (that table is its own). Claimed when

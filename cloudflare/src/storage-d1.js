@@ -17,7 +17,7 @@ export function d1Storage(db, ctx) {
     await setup()
     let name = (await db.prepare(Q.SELECT_TABLE).bind(storeId).first())?.tableName
     if (!name) {
-      // The reference's name when nothing can share it, else the encoded one (sql.js).
+      // The `@livestore/sync-cf` name when nothing can share it, else the encoded one (sql.js).
       const writtenByReference = referenceContext(storeId) !== null ? 1 : 0
       for (const [candidate, own] of [[Q.referenceTableName(storeId), writtenByReference], [Q.encodedTableName(storeId), 0]]) {
         await db.prepare(Q.CLAIM_TABLE).bind(storeId, candidate, own).run()
@@ -38,7 +38,7 @@ export function d1Storage(db, ctx) {
       return Q.err(e)
     }
   }
-  /** The reference keeps head and backend id in the Durable Object's own SQLite, even with D1. */
+  /** `@livestore/sync-cf` keeps head and backend id in the Durable Object's own SQLite, even with D1. */
   const referenceContext = (storeId) => {
     try {
       const sql = ctx.storage.sql

@@ -18,7 +18,7 @@ export function doSqliteStorage(ctx) {
     const name = ctx.storage.transactionSync(() => {
       const existing = sql.exec(Q.SELECT_TABLE, storeId).toArray()[0]
       if (existing) return existing.tableName
-      // The reference's name when nothing can share it, else the encoded one (sql.js).
+      // The `@livestore/sync-cf` name when nothing can share it, else the encoded one (sql.js).
       const writtenByReference = sql.exec(Q.SELECT_CONTEXT, storeId).toArray().length ? 1 : 0
       for (const [candidate, own] of [[Q.referenceTableName(storeId), writtenByReference], [Q.encodedTableName(storeId), 0]]) {
         sql.exec(Q.CLAIM_TABLE, storeId, candidate, own)
@@ -45,7 +45,7 @@ export function doSqliteStorage(ctx) {
       return ctx.storage.transactionSync(() => {
         sql.exec(Q.INSERT_CONTEXT, storeId, 0, freshBackendId)
         let { currentHead: head, backendId } = sql.exec(Q.SELECT_CONTEXT, storeId).one()
-        // Rows past the stored head (the reference's non-atomic inserts) are visible to
+        // Rows past the stored head (`@livestore/sync-cf`'s non-atomic inserts) are visible to
         // pulls, so the head must cover them.
         const max = sql.exec(Q.maxSeq(table)).one().m
         if (max !== null && max > head) {

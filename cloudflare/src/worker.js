@@ -1,5 +1,5 @@
 // livestore-sync on Cloudflare: the Worker routes each sync request to its store's Durable
-// Object (`WEBSOCKET_SERVER`, one object per storeId, like the reference) after checking the
+// Object (`WEBSOCKET_SERVER`, one object per storeId, like `@livestore/sync-cf`) after checking the
 // store id and the payload's token; the object runs the sync component (src/durable-object.js).
 import { bearerToken, payloadToken, storeIdError, syncParams, tokenMatches } from './params.js'
 import { GUEST_SHA256 } from '../gen/meta.js'
@@ -12,7 +12,7 @@ let storeIdPattern
 import { WebSocketServer } from './durable-object.js'
 
 export { WebSocketServer }
-/** The reference's class name: deploying this worker in place of `@livestore/sync-cf` under the
+/** `@livestore/sync-cf`'s class name: deploying this worker in place of `@livestore/sync-cf` under the
  * same class keeps each store's Durable Object storage (and its backend id). */
 export const SyncBackendDO = WebSocketServer
 
@@ -52,7 +52,7 @@ export default {
     let protocol = 'livestore'
     let authenticated = true
     if (!params.transport) {
-      // The seed's simple JSON protocol; the token may also arrive in the first message.
+      // The simple JSON protocol; the token may also arrive in the first message.
       protocol = 'simple'
       const presented = params.token ?? payloadToken(params) ?? bearerToken(request)
       if (expected !== undefined) {
@@ -76,7 +76,7 @@ export default {
     }
     hooks ??= HookRunner.fromEnv(env)
     if (hooks.has('validatePayload')) {
-      // Hooks also see Authorization, as the seed's curl example sends the token there.
+      // Hooks also see Authorization, where curl users send the token.
       const seen = [...info.headers]
       const auth = request.headers.get('authorization')
       if (auth !== null && !seen.some(([k]) => k === 'authorization')) seen.push(['authorization', auth])

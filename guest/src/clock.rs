@@ -1,12 +1,11 @@
 //! Server time as LiveStore writes it: `new Date().toISOString()`, millisecond precision, UTC.
 
+use crate::host::Host;
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The current wall-clock time in the reference's `createdAt` format.
-pub fn now_iso() -> String {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    iso_from_millis(millis)
+/// The host's wall-clock time in the `createdAt` format.
+pub fn now_iso(host: &mut dyn Host) -> String {
+    iso_from_millis(host.now_millis())
 }
 
 pub fn iso_from_millis(millis: i64) -> String {

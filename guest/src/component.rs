@@ -1,7 +1,7 @@
 //! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
 
 use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
-use crate::store::{Protocol, StoreSync};
+use crate::{Protocol, StoreSync};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({ world: "sync-component", path: "../wit" });
@@ -107,6 +107,26 @@ impl Host for WitHost {
             LogLevel::Error => types::LogLevel::Error,
         };
         host::log(level, message)
+    }
+    fn now_millis(&mut self) -> i64 {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_epoch.map(|d| d.as_millis() as i64).unwrap_or(0)
+    }
+    fn monotonic_micros(&mut self) -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_micros().min(u128::from(u64::MAX)) as u64
+    }
+    fn random_bytes(&mut self, buf: &mut [u8]) {
+        if getrandom::fill(buf).is_err() {
+            // No entropy source is a broken host; fall back to the clock so ids still differ.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (nanos >> ((i * 6) % 120)) as u8;
+            }
+        }
     }
 }
 

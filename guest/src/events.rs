@@ -1,4 +1,4 @@
-//! Admission checks for a pushed batch (DESIGN.md §3, invariants 1–2).
+//! Admission checks for a pushed batch: it must continue the head and form one chain.
 
 use crate::host::EventRow;
 use crate::wire::WireEvent;

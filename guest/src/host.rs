@@ -1,5 +1,6 @@
-//! What the sync logic needs from its host: storage, outgoing frames, token checks, metrics.
-//! The component glue implements it with WIT imports; unit tests implement it in memory.
+//! What the sync logic needs from its host: storage, outgoing frames, token checks, metrics,
+//! and time and randomness, so the logic itself is deterministic. The component glue
+//! implements it with WIT and WASI imports; unit tests implement it in memory (`MemHost`).
 
 /// One event-log row; mirrors `livestore:sync/types.event-row`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,4 +72,10 @@ pub trait Host {
     fn on_pull_hook(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String>;
     /// The operator's after-push hooks, run by the host off the push's path.
     fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]);
+    /// Wall-clock time in milliseconds since the Unix epoch (`createdAt` of new events).
+    fn now_millis(&mut self) -> i64;
+    /// A monotonic clock in microseconds (push durations).
+    fn monotonic_micros(&mut self) -> u64;
+    /// Fill `buf` with random bytes (new backend ids).
+    fn random_bytes(&mut self, buf: &mut [u8]);
 }

@@ -30,7 +30,16 @@ pub struct MemHost {
     pub reject_pull_cursor: Option<i64>,
     /// Every batch the after-push hook saw: (conn, seqNums).
     pub after_pushes: Vec<(u64, Vec<i64>)>,
+    /// The wall clock, in milliseconds since the Unix epoch; tests set it.
+    pub now_millis: i64,
+    /// The monotonic clock in microseconds; each reading advances it by one.
+    pub monotonic_micros: u64,
+    /// The next random byte: randomness is a counter, so backend ids are predictable.
+    pub next_random: u8,
 }
+
+/// `MemHost`'s clock starts here: 2026-11-26T18:53:10.284Z.
+pub const MEM_HOST_EPOCH_MILLIS: i64 = 1_795_719_190_284;
 
 impl Default for MemHost {
     fn default() -> Self {
@@ -46,6 +55,9 @@ impl Default for MemHost {
             reject_event_name: None,
             reject_pull_cursor: None,
             after_pushes: Vec::new(),
+            now_millis: MEM_HOST_EPOCH_MILLIS,
+            monotonic_micros: 0,
+            next_random: 0,
         }
     }
 }
@@ -162,12 +174,28 @@ impl Host for MemHost {
     fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]) {
         self.after_pushes.push((conn, rows.iter().map(|r| r.seq_num).collect()));
     }
+
+    fn now_millis(&mut self) -> i64 {
+        self.now_millis
+    }
+
+    fn monotonic_micros(&mut self) -> u64 {
+        self.monotonic_micros += 1;
+        self.monotonic_micros
+    }
+
+    fn random_bytes(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.next_random;
+            self.next_random = self.next_random.wrapping_add(1);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Protocol, StoreSync};
+    use crate::{Protocol, StoreSync};
 
     fn push(id: &str, seqs: &[(i64, i64)]) -> String {
         let batch: Vec<String> = seqs

@@ -1,10 +1,10 @@
-//! The seed's simple JSON protocol (DESIGN.md §5) for clients that are not LiveStore:
+//! The simple JSON protocol for clients that are not LiveStore (scripts, devices):
 //! `auth`, `push` (server-sequenced, idempotent by event id), `pull` (`since` a seqNum or an
 //! ISO timestamp, `limit`), `ack`, and `events` broadcasts. Same store, same log.
 
-use crate::encode::json_str;
+use crate::core::{AdmitError, Core};
 use crate::host::{EventRow, Host, Telemetry};
-use crate::store::{AdmitError, StoreSync};
+use crate::simple_wire::{ack_message, error_message, events_message};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -49,41 +49,7 @@ struct PullMsg {
     limit: Option<Value>,
 }
 
-/// `{"type":"error","code":…,"message":…}`.
-pub fn error_message(code: &str, message: &str) -> String {
-    format!(r#"{{"type":"error","code":{},"message":{}}}"#, json_str(code), json_str(message))
-}
-
-fn push_event(out: &mut String, row: &EventRow) {
-    let id = row.event_id.clone().unwrap_or_else(|| format!("seq-{}", row.seq_num));
-    out.push_str(&format!(
-        r#"{{"id":{},"seqNum":{},"type":{},"data":{},"timestamp":{},"clientId":{}}}"#,
-        json_str(&id),
-        row.seq_num,
-        json_str(&row.name),
-        row.args.as_deref().unwrap_or("null"),
-        json_str(&row.created_at),
-        json_str(&row.client_id)
-    ));
-}
-
-/// `{"type":"events","events":[…],"timestamp":…}`; `extra` adds fields (e.g. `"hasMore":true`).
-pub fn events_message_with(rows: &[EventRow], extra: &str) -> String {
-    let mut events = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            events.push(',');
-        }
-        push_event(&mut events, row);
-    }
-    format!(r#"{{"type":"events","events":[{events}],"timestamp":{}{extra}}}"#, json_str(&crate::clock::now_iso()))
-}
-
-pub fn events_message(rows: &[EventRow]) -> String {
-    events_message_with(rows, "")
-}
-
-impl StoreSync {
+impl Core {
     pub(crate) fn simple_frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
         let kind = match serde_json::from_str::<Envelope>(text) {
             Ok(Envelope { kind: Some(Value::String(k)) }) => k,
@@ -123,7 +89,7 @@ impl StoreSync {
     }
 
     fn simple_push(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
-        let started = std::time::Instant::now();
+        let started = host.monotonic_micros();
         let msg: PushMsg<'_> = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
@@ -151,7 +117,7 @@ impl StoreSync {
         };
         // Sequence new ids at the head; repeated ids (stored or earlier in this batch) keep theirs.
         let client_id = self.conns.get(&conn).map(|c| c.client_id.clone()).unwrap_or_default();
-        let created_at = crate::clock::now_iso();
+        let created_at = crate::clock::now_iso(host);
         let mut assigned: HashMap<&str, i64> = HashMap::new();
         let mut rows = Vec::new();
         let mut seq_nums = Vec::with_capacity(ids.len());
@@ -185,9 +151,7 @@ impl StoreSync {
                 Err(AdmitError::Storage(e)) => return host.send(conn, &error_message("storage_error", &e)),
             }
         }
-        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let seqs_json = serde_json::to_string(&seq_nums).unwrap_or_else(|_| "[]".into());
-        host.send(conn, &format!(r#"{{"type":"ack","ids":{ids_json},"seqNums":{seqs_json}}}"#));
+        host.send(conn, &ack_message(&ids, &seq_nums));
     }
 
     fn simple_pull(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
@@ -232,7 +196,8 @@ impl StoreSync {
         };
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        host.send(conn, &events_message_with(&rows, &format!(r#","hasMore":{has_more}"#)));
+        let now = crate::clock::now_iso(host);
+        host.send(conn, &events_message(&rows, &now, &format!(r#","hasMore":{has_more}"#)));
     }
 }
 

@@ -7,9 +7,9 @@
 //! the head, and only this store's owner writes), and a stream still catching up recounts what
 //! is left from its cursor on resume.
 
+use crate::chunks::PullStream;
+use crate::core::{Conn, Core, Protocol};
 use crate::host::Host;
-use crate::pull::PullStream;
-use crate::store::{Conn, Protocol, StoreSync};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -54,9 +54,9 @@ fn snapshot(conn: &Conn) -> String {
     serde_json::to_string(&snap).unwrap_or_default()
 }
 
-impl StoreSync {
+impl Core {
     /// Hand the host `conn`'s snapshot if it changed since the last one it got.
-    pub fn save_snapshot(&mut self, host: &mut dyn Host, conn: u64) {
+    pub(crate) fn save_snapshot(&mut self, host: &mut dyn Host, conn: u64) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
         let snap = snapshot(state);
         if snap != state.saved {
@@ -66,7 +66,7 @@ impl StoreSync {
     }
 
     /// Re-create a connection from its last snapshot after the instance was rebuilt.
-    pub fn connection_resumed(&mut self, host: &mut dyn Host, conn: u64, saved: &str) -> Result<(), String> {
+    pub(crate) fn resume(&mut self, host: &mut dyn Host, conn: u64, saved: &str) -> Result<(), String> {
         let snap: ConnSnapshot =
             serde_json::from_str(saved).map_err(|e| format!("connection {conn}: unreadable saved state: {e}"))?;
         let mut pulls = Vec::with_capacity(snap.pulls.len());
@@ -102,7 +102,7 @@ impl StoreSync {
 #[cfg(test)]
 mod tests {
     use crate::mem_host::MemHost;
-    use crate::store::{Protocol, StoreSync};
+    use crate::{Protocol, StoreSync};
 
     fn push(id: &str, from: i64, to: i64) -> String {
         let batch: Vec<String> = (from..=to)

@@ -1,4 +1,4 @@
-//! The connection-time token check (the seed's `validatePayload`).
+//! The connection-time token check (what `@livestore/sync-cf`'s docs do in `validatePayload`).
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -1,6 +1,7 @@
 //! The command line (`clap`), kept in the library so the README's commands can be checked
 //! against it in tests.
 
+use crate::defaults;
 use crate::storage::Durability;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ const VERSION: &str = concat!(
 #[derive(Parser)]
 #[command(name = "livestore-sync", version = VERSION, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
 pub struct Cli {
-    /// Config file with KEY=value lines (the seed's `.dev.vars`); fills unset environment variables.
+    /// Config file with KEY=value lines (wrangler's `.dev.vars` format); fills unset environment variables.
     #[arg(long, global = true, default_value = ".dev.vars")]
     pub dev_vars: PathBuf,
     #[command(subcommand)]
@@ -71,7 +72,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct DataDir {
     /// The server's data directory (holds sync.db).
-    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = ".livestore-sync")]
+    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 }
 
@@ -106,15 +107,15 @@ pub enum StoresCommand {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "LIVESTORE_SYNC_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "LIVESTORE_SYNC_HOST", default_value = defaults::HOST)]
     pub host: String,
     /// Port to listen on.
-    #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = 8787)]
+    #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = defaults::PORT)]
     pub port: u16,
     /// Directory for the SQLite database (sync.db) and the compiled-component cache.
-    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = ".livestore-sync")]
+    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
-    /// Require this token as the payload's `authToken` (the seed's AUTH_TOKEN).
+    /// Require this token as the payload's `authToken` (`AUTH_TOKEN`, as with `@livestore/sync-cf`).
     #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
     /// `normal` survives a process crash; `full` also survives power loss (fsync per push).
@@ -124,7 +125,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LIVESTORE_SYNC_SHARDS", default_value_t = 0)]
     pub shards: usize,
     /// Largest accepted WebSocket message in bytes.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAME_BYTES", default_value_t = defaults::MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
     /// Enables the admin endpoints (`/admin/stores/{id}`, `/admin/stores/{id}/reset`) for this Bearer token.
     #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
@@ -137,28 +138,28 @@ pub struct ServeArgs {
     #[arg(long = "forward-header", env = "LIVESTORE_SYNC_FORWARD_HEADERS", value_delimiter = ',')]
     pub forward_headers: Vec<String>,
     /// Unsent bytes a connection may queue before it is cut off with close code 1013.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_QUEUE_BYTES", default_value_t = 16 << 20)]
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_QUEUE_BYTES", default_value_t = defaults::MAX_QUEUE_BYTES)]
     pub max_queue_bytes: usize,
     /// Seconds a socket write may take before the connection is dropped.
-    #[arg(long, env = "LIVESTORE_SYNC_SEND_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "LIVESTORE_SYNC_SEND_TIMEOUT_SECS", default_value_t = defaults::SEND_TIMEOUT_SECS)]
     pub send_timeout_secs: u64,
     /// WebSocket connections open at once; more get 503.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_CONNECTIONS", default_value_t = 20_000)]
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Close connections that sent nothing for this many seconds (0: never). The LiveStore client pings every 10 s.
-    #[arg(long, env = "LIVESTORE_SYNC_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(long, env = "LIVESTORE_SYNC_IDLE_TIMEOUT_SECS", default_value_t = defaults::IDLE_TIMEOUT_SECS)]
     pub idle_timeout_secs: u64,
     /// Allowed `Origin` header values (repeatable or comma-separated); requests from other origins get 403.
     #[arg(long = "allowed-origin", env = "LIVESTORE_SYNC_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// The most events one push may carry; larger pushes are rejected whole.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_PUSH_EVENTS", default_value_t = 1000)]
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_PUSH_EVENTS", default_value_t = defaults::MAX_PUSH_EVENTS)]
     pub max_push_events: u32,
     /// Store instances open at once; idle stores are evicted and reopened from storage.
-    #[arg(long, env = "LIVESTORE_SYNC_MAX_OPEN_STORES", default_value_t = 10_000)]
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_OPEN_STORES", default_value_t = defaults::MAX_OPEN_STORES)]
     pub max_open_stores: usize,
     /// Idle store instances (no connections) kept warm for HTTP polling and reconnects (~200 KiB each).
-    #[arg(long, env = "LIVESTORE_SYNC_IDLE_STORE_CACHE", default_value_t = 256)]
+    #[arg(long, env = "LIVESTORE_SYNC_IDLE_STORE_CACHE", default_value_t = defaults::IDLE_STORE_CACHE)]
     pub idle_store_cache: usize,
     /// A hook component to load (repeatable): `path.wasm` or `name=path.wasm`. Hooks run in
     /// `--hook` order; see "Customisation with hooks" in the README.
@@ -172,19 +173,19 @@ pub struct ServeArgs {
     #[arg(long = "hook-allow-host", env = "LIVESTORE_SYNC_HOOK_ALLOW_HOSTS", value_delimiter = ',')]
     pub hook_allow_hosts: Vec<String>,
     /// CPU time one hook call may use, in milliseconds.
-    #[arg(long, env = "LIVESTORE_SYNC_HOOK_CPU_MS", default_value_t = 50)]
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_CPU_MS", default_value_t = defaults::HOOK_CPU_MS)]
     pub hook_cpu_ms: u64,
     /// Wall-clock time one hook call may take (outbound HTTP included), in milliseconds.
-    #[arg(long, env = "LIVESTORE_SYNC_HOOK_WALL_MS", default_value_t = 10_000)]
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_WALL_MS", default_value_t = defaults::HOOK_WALL_MS)]
     pub hook_wall_ms: u64,
     /// Memory one hook instance may grow to, in MiB.
-    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MEMORY_MIB", default_value_t = 64)]
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MEMORY_MIB", default_value_t = defaults::HOOK_MEMORY_MIB)]
     pub hook_memory_mib: usize,
     /// The longest message a hook may return or log, in bytes.
-    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MAX_OUTPUT_BYTES", default_value_t = 16 << 10)]
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_MAX_OUTPUT_BYTES", default_value_t = defaults::HOOK_MAX_OUTPUT_BYTES)]
     pub hook_max_output_bytes: usize,
     /// Connect and first-byte timeout of a hook's outbound HTTP request, in milliseconds.
-    #[arg(long, env = "LIVESTORE_SYNC_HOOK_HTTP_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "LIVESTORE_SYNC_HOOK_HTTP_TIMEOUT_MS", default_value_t = defaults::HOOK_HTTP_TIMEOUT_MS)]
     pub hook_http_timeout_ms: u64,
     /// Accept only store ids matching this regular expression (e.g. `^[a-zA-Z0-9_-]+$`) when a
     /// client connects; others get 400. Default: any non-empty id up to 1,024 UTF-8 bytes.

@@ -1,4 +1,4 @@
-//! `.dev.vars`, the seed's (wrangler's) local config file: `KEY=value` lines. Values from
+//! `.dev.vars`, wrangler's local config file: `KEY=value` lines. Values from
 //! it fill in environment variables that are not already set, so one file configures both
 //! the native server and `wrangler dev`.
 
@@ -44,7 +44,7 @@ pub fn load(path: &Path) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn parses_the_seed_format() {
+    fn parses_wrangler_dev_vars() {
         let vars = super::parse("# local\nAUTH_TOKEN=\"insecure-token-change-me\"\nDEBUG=*\n\nLIVESTORE_SECRET='s3'\n");
         assert_eq!(
             vars,

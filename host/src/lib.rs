@@ -2,11 +2,16 @@
 //! (guest/) embedded in this host, which provides SQLite storage and WebSocket I/O.
 
 pub mod auth;
+pub mod bindings;
 pub mod cli;
 pub mod cli_args;
+pub mod config;
+pub mod defaults;
 pub mod conn_queue;
 pub mod dev_vars;
+pub mod edge;
 pub mod hooks;
+pub mod lock;
 pub mod runtime;
 pub mod server;
 pub mod shard;
@@ -16,5 +21,6 @@ pub mod store_id;
 pub mod sync_params;
 pub mod telemetry;
 
-pub use server::{start, RunningServer, ServerConfig};
+pub use config::ServerConfig;
+pub use server::{start, RunningServer};
 pub use storage::Durability;

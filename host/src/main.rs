@@ -73,46 +73,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
     }
-    let hooks = livestore_sync::hooks::HookSettings {
-        specs: args.hooks.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect(),
-        vars: livestore_sync::hooks::parse_vars(&args.hook_vars, |k| std::env::var(k).ok())?,
-        allow_hosts: args.hook_allow_hosts.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect(),
-        cpu_deadline: std::time::Duration::from_millis(args.hook_cpu_ms.max(1)),
-        wall_deadline: std::time::Duration::from_millis(args.hook_wall_ms.max(1)),
-        memory_limit: args.hook_memory_mib.max(1) << 20,
-        max_output_bytes: args.hook_max_output_bytes.max(64),
-        http_timeout: std::time::Duration::from_millis(args.hook_http_timeout_ms.max(1)),
-        ..Default::default()
-    };
-    let store_id_pattern = match args.store_id_pattern.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(
-            livestore_sync::store_id::StoreIdPattern::new(p)
-                .map_err(|e| anyhow::anyhow!("--store-id-pattern {p:?} is not a valid regular expression: {e}"))?,
-        ),
-        None => None,
-    };
-    let config = ServerConfig {
-        hooks,
-        store_id_pattern,
-        host: args.host,
-        port: args.port,
-        data_dir: args.data_dir,
-        auth_token: args.auth_token.filter(|t| !t.is_empty()),
-        durability: args.durability,
-        shards: args.shards,
-        max_frame_bytes: args.max_frame_bytes,
-        cors: args.cors,
-        admin_secret: args.admin_secret.filter(|s| !s.is_empty()),
-        max_queue_bytes: args.max_queue_bytes,
-        send_timeout: std::time::Duration::from_secs(args.send_timeout_secs.max(1)),
-        max_connections: args.max_connections,
-        idle_timeout: (args.idle_timeout_secs > 0).then(|| std::time::Duration::from_secs(args.idle_timeout_secs)),
-        allowed_origins: args.allowed_origins.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect(),
-        max_push_events: args.max_push_events.max(1),
-        max_open_stores: args.max_open_stores.max(1),
-        idle_store_cache: args.idle_store_cache,
-        forward_headers: args.forward_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
-    };
+    let config = ServerConfig::from_args(args)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };

@@ -2,8 +2,11 @@
 //! component instances of the stores hashed to it and handles their messages in arrival
 //! order, so every store has exactly one serial owner (the Durable Object model).
 
-use crate::runtime::{lock, ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
-use crate::storage::{Db, Durability};
+use crate::config::ServerConfig;
+use crate::hooks::Hooks;
+use crate::lock::lock;
+use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
+use crate::storage::Db;
 use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -32,7 +35,7 @@ pub enum ShardMsg {
     Admin {
         store_id: Arc<str>,
         action: AdminAction,
-        reply: oneshot::Sender<Result<serde_json::Value, String>>,
+        reply: oneshot::Sender<Result<serde_json::Value, AdminError>>,
     },
     /// Is storage writable?
     Health {
@@ -57,17 +60,11 @@ pub enum AdminAction {
     Reset,
 }
 
-/// How the store owners are set up.
-pub struct ShardSettings {
-    pub shards: usize,
-    pub durability: Durability,
-    pub auth_token: Option<String>,
-    pub max_push_events: u32,
-    /// Store instances open at once across all shards (idle ones are evicted first).
-    pub max_open_stores: usize,
-    /// Idle store instances kept warm across all shards (HTTP polling, reconnects).
-    pub idle_store_cache: usize,
-    pub hooks: Option<Arc<crate::hooks::Hooks>>,
+/// Why an admin action failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminError {
+    NotFound(String),
+    Failed(String),
 }
 
 pub struct Shards {
@@ -76,20 +73,28 @@ pub struct Shards {
 }
 
 impl Shards {
-    pub fn start(runtime: Arc<SyncRuntime>, db_path: PathBuf, settings: ShardSettings) -> Result<Shards> {
-        let count = settings.shards.max(1);
-        let max_open = settings.max_open_stores.div_ceil(count).max(1);
-        let idle_cache = settings.idle_store_cache.div_ceil(count);
+    /// `count` shard threads sharing `config`'s limits (open stores and the idle cache are
+    /// split evenly between them).
+    pub fn start(
+        runtime: Arc<SyncRuntime>,
+        db_path: PathBuf,
+        count: usize,
+        config: &ServerConfig,
+        hooks: Option<Arc<Hooks>>,
+    ) -> Result<Shards> {
+        let count = count.max(1);
+        let max_open = config.max_open_stores.div_ceil(count).max(1);
+        let idle_cache = config.idle_store_cache.div_ceil(count);
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
-            let db = Db::open(&db_path, settings.durability)?;
+            let db = Db::open(&db_path, config.durability)?;
             let io = Arc::new(ShardIo {
                 db: Mutex::new(db),
                 conns: Mutex::new(HashMap::new()),
-                auth_token: settings.auth_token.clone(),
-                max_push_events: settings.max_push_events,
-                hooks: settings.hooks.clone(),
+                auth_token: config.auth_token.clone(),
+                max_push_events: config.max_push_events,
+                hooks: hooks.clone(),
             });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();
@@ -157,7 +162,7 @@ impl ShardLoop {
                     let _ = reply.send(result);
                 }
                 ShardMsg::Admin { store_id, action, reply } => {
-                    let _ = reply.send(self.admin(&store_id, action).map_err(|e| format!("{e:#}")));
+                    let _ = reply.send(self.admin(&store_id, action));
                 }
                 ShardMsg::Health { reply } => {
                     let result = lock(&self.io.db).probe_write();
@@ -233,16 +238,17 @@ impl ShardLoop {
         }
     }
 
-    fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value> {
+    fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value, AdminError> {
+        let failed = |e: anyhow::Error| AdminError::Failed(format!("{e:#}"));
         let mut db = lock(&self.io.db);
+        let Some(info) = db.store_info(store_id).map_err(failed)? else {
+            return Err(AdminError::NotFound(format!("store {store_id:?} does not exist")));
+        };
         match action {
-            AdminAction::Info => match db.store_info(store_id)? {
-                Some(info) => Ok(serde_json::to_value(info)?),
-                None => Err(anyhow!("store {store_id:?} does not exist")),
-            },
+            AdminAction::Info => serde_json::to_value(info).map_err(|e| failed(e.into())),
             AdminAction::Reset => {
                 let backend_id = nanoid::nanoid!();
-                let removed = db.reset(store_id, &backend_id)?;
+                let removed = db.reset(store_id, &backend_id).map_err(failed)?;
                 drop(db);
                 // The instance caches head and backend id: drop it and disconnect its clients,
                 // who reconnect, get BackendIdMismatchError and re-sync.

@@ -1,6 +1,6 @@
-//! SQLite storage in the reference's format 7: `eventlog_7_<name>` per store and `context_7`
+//! SQLite storage in `@livestore/sync-cf`'s format 7: `eventlog_7_<name>` per store and `context_7`
 //! for heads and backend ids, plus `livestore_sync_stores` for the injective
-//! store-id → table mapping and the seed's sync metadata.
+//! store-id → table mapping and its sync metadata.
 
 use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
@@ -11,19 +11,10 @@ use std::time::Duration;
 
 pub const FORMAT_VERSION: i64 = 7;
 
-/// One event-log row, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub seq_num: i64,
-    pub parent_seq_num: i64,
-    pub name: String,
-    pub args: Option<String>,
-    pub created_at: String,
-    pub client_id: String,
-    pub session_id: String,
-    /// The client's own event id (simple protocol); kept in `livestore_sync_event_ids`.
-    pub event_id: Option<String>,
-}
+/// One event-log row, as stored: the WIT `event-row` the component reads and writes
+/// (`eventId` is the client's own event id of the simple protocol, kept in
+/// `livestore_sync_event_ids`).
+pub use crate::bindings::EventRow as Row;
 
 /// Durability of a commit. `Normal` (WAL + synchronous=NORMAL) survives a process crash
 /// (`kill -9`); `Full` also survives power loss, at the cost of an fsync per push.
@@ -56,13 +47,13 @@ pub fn reference_table_name(store_id: &str) -> String {
 }
 
 /// A name no other store id produces and no reference name can equal (`-` is outside the
-/// reference's alphabet): the id's UTF-8 bytes in lowercase hex.
+/// alphabet of `@livestore/sync-cf`'s names): the id's UTF-8 bytes in lowercase hex.
 pub fn encoded_table_name(store_id: &str) -> String {
     let hex: String = store_id.bytes().map(|b| format!("{b:02x}")).collect();
     format!("eventlog_{FORMAT_VERSION}_x-{hex}")
 }
 
-/// The event-log table a store without one gets. The reference's name is kept when nothing can
+/// The event-log table a store without one gets. The `@livestore/sync-cf` name is kept when nothing can
 /// share it: no other store has claimed it and no table by that name exists, compared as SQLite
 /// compares identifiers (ASCII case-insensitively), unless the store itself was written by
 /// `@livestore/sync-cf` (it has a head but no claim yet: that table is its own). Otherwise the
@@ -194,7 +185,7 @@ impl Db {
             tx.query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-        // A log written by the reference can hold rows past its head (its non-atomic
+        // A log written by `@livestore/sync-cf` can hold rows past its head (its non-atomic
         // inserts); those rows are visible to pulls, so the head must cover them.
         let max: Option<i64> = tx.query_row(&format!("SELECT MAX(seqNum) FROM {table}"), [], |r| r.get(0))?;
         if let Some(max) = max.filter(|m| *m > head) {
@@ -341,7 +332,7 @@ mod tests {
         assert_eq!(table("caf\u{e9}"), "\"eventlog_7_caf_\"");
         assert_eq!(table("cafe\u{301}"), "\"eventlog_7_cafe_\"");
         assert_eq!(table("CAF\u{c9}"), "\"eventlog_7_x-434146c389\"");
-        // An astral character is two UTF-16 units, as in the reference's JavaScript.
+        // An astral character is two UTF-16 units, as in `@livestore/sync-cf`'s JavaScript.
         assert_eq!(table("\u{1f600}"), "\"eventlog_7___\"");
         assert_eq!(table("a\"; DROP TABLE context_7; --"), "\"eventlog_7_a___DROP_TABLE_context_7____\"");
         assert!(db.table_for("").is_err());

@@ -71,7 +71,7 @@ impl ExportedEvent {
 }
 
 impl Db {
-    /// Every store: those this server opened and those the reference left in `context_7`.
+    /// Every store: those this server opened and those `@livestore/sync-cf` left in `context_7`.
     pub fn list_stores(&mut self) -> Result<Vec<StoreInfo>> {
         let ids: Vec<String> = {
             let mut stmt = self.conn.prepare(

@@ -74,7 +74,7 @@ fn wait_for_log(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_reads_dev_vars_serves_and_stops_gracefully_on_sigterm() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    std::fs::write(tmp.path().join(".dev.vars"), format!("# seed config\nAUTH_TOKEN=\"{TOKEN}\"\n"))?;
+    std::fs::write(tmp.path().join(".dev.vars"), format!("# wrangler-style config\nAUTH_TOKEN=\"{TOKEN}\"\n"))?;
     let mut served = serve(tmp.path(), &[])?;
     let base = format!("ws://{}", served.addr);
 

@@ -90,7 +90,7 @@ async fn the_static_token_hook_checks_payload_and_bearer_tokens() -> Result<()> 
     let (status, body) = refused_upgrade(&server, &store, &json!({})).await?;
     ensure!(status == 400 && body.contains("Missing auth token"), "{status} {body}");
 
-    // The seed's troubleshooting curl: the simple protocol with an Authorization header.
+    // A curl-style client: the simple protocol with an Authorization header.
     let url = format!("{}/websocket?storeId={store}", server.ws_base());
     let mut simple = WsClient::connect_with_headers(&url, &[("Authorization", &format!("Bearer {TOKEN}"))]).await?;
     simple.send(&json!({"type": "pull", "since": 0})).await?;

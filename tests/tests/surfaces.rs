@@ -1,4 +1,4 @@
-//! Every other surface: the seed's simple JSON protocol, the LiveStore HTTP transport (raw),
+//! Every other surface: the simple JSON protocol, the LiveStore HTTP transport (raw),
 //! CORS, forwarded headers, /health and /metrics.
 
 use anyhow::{Context, Result};

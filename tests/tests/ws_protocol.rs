@@ -1,5 +1,5 @@
-//! The LiveStore WebSocket protocol (PROTOCOL.md §1–3) and the sequencing invariants
-//! (DESIGN.md §3), driven over real WebSockets with raw frames.
+//! The LiveStore WebSocket protocol of `@livestore/sync-cf` 0.4.0 and the sequencing
+//! invariants (seqNums never gap or repeat), driven over real WebSockets with raw frames.
 
 use anyhow::Result;
 use livestore_sync_tests::*;
@@ -268,7 +268,7 @@ async fn a_finished_non_live_pull_gets_no_broadcasts() -> Result<()> {
     c.push(&store, chain(1, 1), None).await?;
     c.pull_all(&store, None).await?;
     let (id, ack) = c.push(&store, chain(2, 2), None).await?;
-    // The reference would send a Chunk for the finished pull first (PROTOCOL.md C.2).
+    // `@livestore/sync-cf` would send a Chunk for the finished pull first.
     assert!(is_push_ack(&ack) && ack["requestId"] == id.as_str(), "first frame must be the ack: {ack}");
     assert_eq!(c.recv_within(QUIET).await?, None);
     Ok(())

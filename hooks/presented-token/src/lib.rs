@@ -1,5 +1,5 @@
 //! Where auth hooks find a connection's token: the sync payload's `authToken` (what the
-//! LiveStore client sends), else an `Authorization: Bearer …` header (the seed's curl example).
+//! LiveStore client sends), else an `Authorization: Bearer …` header (as curl users send it).
 
 pub fn presented_token(payload_json: Option<&str>, headers: &[(String, String)]) -> Option<String> {
     let from_payload = payload_json

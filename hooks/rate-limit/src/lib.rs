@@ -1,4 +1,4 @@
-//! The seed's example limit: at most `RATE_LIMIT_PER_MINUTE` (default 100) pushes per minute
+//! An example limit: at most `RATE_LIMIT_PER_MINUTE` (default 100) pushes per minute
 //! per client id, counted in the hook's scratch space per store and calendar minute.
 
 pub const DEFAULT_LIMIT: u32 = 100;

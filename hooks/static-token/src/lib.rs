@@ -1,4 +1,4 @@
-//! The seed's `validatePayload` as a hook: a connection must present the operator's token
+//! `@livestore/sync-cf`'s documented `validatePayload` token check as a hook: a connection must present the operator's token
 //! (`--hook-var AUTH_TOKEN=…`), in the sync payload's `authToken` or an
 //! `Authorization: Bearer …` header. Without a configured token every connection is refused
 //! (fail closed).

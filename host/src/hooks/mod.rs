@@ -43,16 +43,17 @@ pub struct HookSettings {
 
 impl Default for HookSettings {
     fn default() -> Self {
+        use crate::defaults;
         HookSettings {
             specs: Vec::new(),
-            cpu_deadline: Duration::from_millis(50),
-            wall_deadline: Duration::from_secs(10),
-            memory_limit: 64 << 20,
-            max_output_bytes: 16 << 10,
+            cpu_deadline: Duration::from_millis(defaults::HOOK_CPU_MS),
+            wall_deadline: Duration::from_millis(defaults::HOOK_WALL_MS),
+            memory_limit: defaults::HOOK_MEMORY_MIB << 20,
+            max_output_bytes: defaults::HOOK_MAX_OUTPUT_BYTES,
             allow_hosts: Vec::new(),
-            http_timeout: Duration::from_secs(5),
+            http_timeout: Duration::from_millis(defaults::HOOK_HTTP_TIMEOUT_MS),
             vars: HashMap::new(),
-            after_push_queue: 10_000,
+            after_push_queue: defaults::HOOK_AFTER_PUSH_QUEUE,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The hooks' key-value scratch space: per hook and per store, in memory, bounded.
 
-use crate::runtime::lock;
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

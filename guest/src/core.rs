@@ -1,0 +1,124 @@
+//! The protocol-neutral core of one store: its head and backend id, its connections, and
+//! admission of a validated batch (hooks, commit, publish). Every call comes from the store's
+//! serial owner, so head checks cannot race. The protocols (`livestore.rs`, `simple.rs`) and
+//! pull streaming (`pull.rs`) build on it; it knows none of them.
+
+use crate::chunks::{split_into_chunks, PullStream};
+use crate::errors::RequestError;
+use crate::host::{EventRow, HookKinds, Host, StoreState, Telemetry};
+use crate::{encode, simple_wire};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    LiveStore,
+    Simple,
+}
+
+pub(crate) struct Conn {
+    pub(crate) protocol: Protocol,
+    pub(crate) authenticated: bool,
+    pub(crate) client_id: String,
+    pub(crate) pulls: Vec<PullStream>,
+    /// The last snapshot handed to the host (`snapshot.rs`).
+    pub(crate) saved: String,
+}
+
+pub struct Core {
+    pub(crate) store_id: String,
+    pub(crate) state: StoreState,
+    pub(crate) conns: HashMap<u64, Conn>,
+    /// The operator's hooks, asked once at open.
+    pub(crate) hooks: HookKinds,
+}
+
+/// Why a batch was not admitted.
+pub(crate) enum AdmitError {
+    /// An on-push hook refused it; its message.
+    Hook(String),
+    Storage(String),
+}
+
+impl Core {
+    /// Open the store: load (or create) its head and backend id.
+    pub fn open(host: &mut dyn Host, store_id: &str) -> Result<Core, String> {
+        let fresh_backend_id = crate::ids::new_backend_id(host);
+        let state = host.init_store(store_id, &fresh_backend_id)?;
+        let hooks = host.hooks_loaded();
+        Ok(Core { store_id: store_id.to_string(), state, conns: HashMap::new(), hooks })
+    }
+
+    pub(crate) fn check_store_id(&self, named: &str) -> Result<(), RequestError> {
+        if named == self.store_id {
+            Ok(())
+        } else {
+            Err(RequestError::StoreMismatch { named: named.to_string(), store: self.store_id.clone() })
+        }
+    }
+
+    /// Run the on-push hooks, commit validated rows that continue the head, then publish
+    /// them. Publish after commit; the caller acks after this returns (ack after publish);
+    /// after-push hooks are handed the batch last (the host runs them off this path).
+    /// `conn` is the pushing connection (0: the HTTP request); `origin` gets no broadcast;
+    /// `started` is the host's monotonic time when the push arrived.
+    pub(crate) fn admit(
+        &mut self,
+        host: &mut dyn Host,
+        rows: &[EventRow],
+        conn: u64,
+        origin: Option<u64>,
+        started: u64,
+    ) -> Result<(), AdmitError> {
+        if self.hooks.on_push {
+            if let Err(message) = host.on_push_hook(conn, rows) {
+                host.record(Telemetry::PushRejected("hook"));
+                return Err(AdmitError::Hook(message));
+            }
+        }
+        if let Err(message) = host.append_batch(&self.store_id, self.state.head, rows) {
+            host.record(Telemetry::PushRejected("storage-error"));
+            return Err(AdmitError::Storage(message));
+        }
+        self.state.head = rows.last().map(|r| r.seq_num).unwrap_or(self.state.head);
+        self.publish(host, rows, origin);
+        if self.hooks.after_push {
+            host.after_push_hook(conn, rows);
+        }
+        let micros = host.monotonic_micros().saturating_sub(started);
+        host.record(Telemetry::PushAccepted { events: rows.len() as u32, micros });
+        Ok(())
+    }
+
+    /// Deliver a committed batch: live, caught-up LiveStore streams get chunks now (streams
+    /// still catching up read it from storage in order); authenticated simple clients other
+    /// than `origin` get an `events` message.
+    fn publish(&mut self, host: &mut dyn Host, rows: &[EventRow], origin: Option<u64>) {
+        let mut chunks: Option<Vec<(String, usize)>> = None;
+        let mut simple_msg: Option<String> = None;
+        for (&conn, state) in self.conns.iter_mut() {
+            if state.protocol == Protocol::Simple {
+                if state.authenticated && Some(conn) != origin {
+                    let msg = simple_msg
+                        .get_or_insert_with(|| simple_wire::events_message(rows, &crate::clock::now_iso(host), ""));
+                    host.send(conn, msg);
+                }
+                continue;
+            }
+            for stream in state.pulls.iter_mut() {
+                if !stream.caught_up {
+                    stream.remaining += rows.len() as u64;
+                    continue;
+                }
+                if !stream.live {
+                    continue;
+                }
+                let chunks = chunks.get_or_insert_with(|| split_into_chunks(rows));
+                for (items, _) in chunks.iter() {
+                    host.send(conn, &encode::pull_chunk(&stream.request_id, items, 0, &self.state.backend_id));
+                    host.record(Telemetry::ChunkSent);
+                }
+                stream.cursor = self.state.head;
+            }
+        }
+    }
+}

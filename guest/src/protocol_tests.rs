@@ -1,0 +1,220 @@
+//! The protocol's rules, in process and deterministic: a `MemHost` with a settable clock and
+//! counter randomness stands in for storage, sockets, time and entropy, so "nothing arrives"
+//! is an empty frame list rather than a timed wait.
+
+use crate::mem_host::{MemHost, MEM_HOST_EPOCH_MILLIS};
+use crate::{Protocol, StoreSync};
+use serde_json::{json, Value};
+
+const STORE: &str = "s";
+
+struct World {
+    host: MemHost,
+    sync: StoreSync,
+}
+
+impl World {
+    fn new() -> World {
+        let mut host = MemHost::default();
+        let sync = StoreSync::open(&mut host, STORE).expect("open");
+        World { host, sync }
+    }
+
+    fn connect(&mut self, conn: u64, protocol: Protocol) {
+        self.sync.connection_opened(conn, protocol, true, Some(format!("client-{conn}")));
+    }
+
+    fn send(&mut self, conn: u64, frame: Value) {
+        self.sync.frame(&mut self.host, conn, &frame.to_string());
+    }
+
+    /// Every frame sent since the last call, in order, as (conn, frame).
+    fn sent(&mut self) -> Vec<(u64, Value)> {
+        let sent = std::mem::take(&mut self.host.sent);
+        sent.into_iter().map(|(c, f)| (c, serde_json::from_str(&f).expect("frames are JSON"))).collect()
+    }
+
+    /// The frames sent to `conn` since the last call (frames to others are dropped).
+    fn to(&mut self, conn: u64) -> Vec<Value> {
+        self.sent().into_iter().filter(|(c, _)| *c == conn).map(|(_, f)| f).collect()
+    }
+
+    fn backend_id(&self) -> String {
+        self.host.stores[STORE].backend_id.clone()
+    }
+}
+
+fn events(from: i64, to: i64) -> Vec<Value> {
+    (from..=to)
+        .map(|s| json!({ "name": "e", "args": { "n": s }, "seqNum": s, "parentSeqNum": s - 1, "clientId": "c", "sessionId": "cs" }))
+        .collect()
+}
+
+fn push(id: &str, batch: Vec<Value>, backend_id: Option<&str>) -> Value {
+    let backend = backend_id.map_or(json!({ "_tag": "None" }), |b| json!({ "_tag": "Some", "value": b }));
+    json!({ "_tag": "Request", "id": id, "tag": "SyncWsRpc.Push", "payload": { "storeId": STORE, "batch": batch, "backendId": backend }, "headers": [] })
+}
+
+fn pull(id: &str, cursor: Option<(&str, i64)>, live: bool) -> Value {
+    let cursor = cursor.map_or(json!({ "_tag": "None" }), |(b, n)| {
+        json!({ "_tag": "Some", "value": { "backendId": b, "eventSequenceNumber": n } })
+    });
+    json!({ "_tag": "Request", "id": id, "tag": "SyncWsRpc.Pull", "payload": { "storeId": STORE, "cursor": cursor, "live": live }, "headers": [] })
+}
+
+fn ack(id: &str) -> Value {
+    json!({ "_tag": "Ack", "requestId": id })
+}
+
+fn is_push_ack(f: &Value) -> bool {
+    f["_tag"] == "Exit" && f["exit"] == json!({ "_tag": "Success", "value": {} })
+}
+
+fn chunk_seqs(f: &Value) -> Vec<i64> {
+    f["values"][0]["batch"].as_array().into_iter().flatten().filter_map(|i| i["eventEncoded"]["seqNum"].as_i64()).collect()
+}
+
+fn error(f: &Value) -> &Value {
+    &f["exit"]["cause"]["error"]
+}
+
+#[test]
+fn catch_up_sends_one_chunk_per_ack_with_known_remaining_counts() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("p", events(1, 250), None));
+    assert!(is_push_ack(&w.to(1)[0]));
+    w.send(1, pull("q", None, false));
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let frames = w.to(1);
+        assert_eq!(frames.len(), 1, "one chunk, then nothing until the Ack: {frames:?}");
+        let chunk = &frames[0];
+        pages.push((chunk_seqs(chunk).len(), chunk["values"][0]["pageInfo"].clone()));
+        w.send(1, ack("q"));
+    }
+    assert_eq!(
+        pages,
+        vec![
+            (100, json!({ "_tag": "MoreKnown", "remaining": 150 })),
+            (100, json!({ "_tag": "MoreKnown", "remaining": 50 })),
+            (50, json!({ "_tag": "NoMore" })),
+        ]
+    );
+    assert_eq!(w.to(1), vec![json!({ "_tag": "Exit", "requestId": "q", "exit": { "_tag": "Success" } })]);
+    // A second Ack for a finished stream is ignored.
+    w.send(1, ack("q"));
+    assert!(w.to(1).is_empty());
+}
+
+#[test]
+fn live_pullers_get_a_batch_before_the_pusher_gets_its_ack() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.connect(2, Protocol::LiveStore);
+    w.send(1, pull("live", None, true));
+    assert_eq!(chunk_seqs(&w.to(1)[0]), Vec::<i64>::new());
+    w.send(1, ack("live"));
+    assert!(w.to(1).is_empty(), "a caught-up live pull waits quietly");
+    w.send(2, push("p", events(1, 2), None));
+    let order: Vec<(u64, bool)> = w.sent().iter().map(|(c, f)| (*c, is_push_ack(f))).collect();
+    assert_eq!(order, vec![(1, false), (2, true)], "broadcast first, then the ack");
+}
+
+#[test]
+fn interrupted_and_finished_pulls_get_no_broadcasts() {
+    let mut w = World::new();
+    for conn in 1..=3 {
+        w.connect(conn, Protocol::LiveStore);
+    }
+    w.send(1, pull("live", None, true));
+    w.send(1, ack("live"));
+    w.send(1, json!({ "_tag": "Interrupt", "requestId": "live" }));
+    let interrupted = w.to(1);
+    assert_eq!(interrupted.last().map(|f| f["exit"]["cause"]["_tag"].clone()), Some(json!("Interrupt")));
+    w.send(2, pull("once", None, false));
+    w.send(2, ack("once"));
+    assert_eq!(w.to(2).last().map(|f| f["exit"]["_tag"].clone()), Some(json!("Success")));
+    w.send(3, push("p", events(1, 1), None));
+    let sent = w.sent();
+    assert_eq!(sent.len(), 1, "only the pusher hears back: {sent:?}");
+    assert_eq!(sent[0].0, 3);
+}
+
+#[test]
+fn a_push_off_the_head_fails_with_server_ahead_either_way() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("a", events(1, 3), None));
+    w.send(1, push("behind", events(2, 2), None));
+    w.send(1, push("ahead", events(6, 6), None));
+    let frames = w.to(1);
+    assert!(is_push_ack(&frames[0]));
+    assert_eq!(error(&frames[1]), &json!({ "minimumExpectedNum": 3, "providedNum": 1, "_tag": "ServerAheadError" }));
+    assert_eq!(error(&frames[2]), &json!({ "minimumExpectedNum": 3, "providedNum": 5, "_tag": "ServerAheadError" }));
+    assert_eq!(w.sync.head(), 3);
+}
+
+#[test]
+fn another_backend_id_fails_pushes_and_pulls() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    let expected = w.backend_id();
+    w.send(1, push("p", events(1, 1), Some("other")));
+    w.send(1, pull("q", Some(("other", 1)), false));
+    let mismatch = json!({ "expected": expected, "received": "other", "_tag": "BackendIdMismatchError" });
+    let frames = w.to(1);
+    assert_eq!(error(&frames[0]), &mismatch);
+    assert_eq!(error(&frames[1]), &mismatch);
+    assert_eq!(w.sync.head(), 0);
+}
+
+#[test]
+fn a_broken_chain_is_rejected_whole() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    let mut batch = events(1, 3);
+    batch[2]["parentSeqNum"] = json!(1);
+    w.send(1, push("p", batch, None));
+    let frames = w.to(1);
+    assert_eq!(error(&frames[0])["cause"]["name"], "InvalidBatchError");
+    assert_eq!(w.sync.head(), 0);
+    assert!(w.host.stores[STORE].events.is_empty(), "nothing of a rejected batch is stored");
+}
+
+#[test]
+fn simple_pushes_are_idempotent_by_event_id() {
+    let mut w = World::new();
+    w.connect(1, Protocol::Simple);
+    w.connect(2, Protocol::Simple);
+    let ev = |id: &str| json!({ "id": id, "type": "note", "data": { "id": id } });
+    w.send(1, json!({ "type": "push", "events": [ev("a"), ev("b")] }));
+    w.send(1, json!({ "type": "push", "events": [ev("a"), ev("c"), ev("c")] }));
+    let acks: Vec<Value> = w.to(1);
+    assert_eq!(acks[0], json!({ "type": "ack", "ids": ["a", "b"], "seqNums": [1, 2] }));
+    assert_eq!(acks[1], json!({ "type": "ack", "ids": ["a", "c", "c"], "seqNums": [1, 3, 3] }));
+    assert_eq!(w.host.stores[STORE].events.len(), 3);
+    assert_eq!(w.sync.head(), 3);
+}
+
+#[test]
+fn created_at_and_backend_ids_come_from_the_host() {
+    let mut w = World::new();
+    // Counter randomness 0, 1, 2, … picks the alphabet's first 21 characters.
+    assert_eq!(w.backend_id(), "useandom-26T198340PX7");
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("p", events(1, 1), None));
+    w.host.now_millis = MEM_HOST_EPOCH_MILLIS + 1_000;
+    w.send(1, push("p2", events(2, 2), None));
+    w.to(1);
+    w.send(1, pull("q", None, false));
+    let chunk = &w.to(1)[0];
+    let created: Vec<&str> = chunk["values"][0]["batch"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["value"]["createdAt"].as_str())
+        .collect();
+    assert_eq!(created, vec!["2026-11-26T18:53:10.284Z", "2026-11-26T18:53:11.284Z"]);
+    assert_eq!(chunk["values"][0]["backendId"], "useandom-26T198340PX7");
+}

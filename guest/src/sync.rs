@@ -1,0 +1,58 @@
+//! One store's sync state machine, as the component instance for a store holds it: the
+//! protocol-neutral core, with each connection's frames dispatched to its protocol.
+
+use crate::core::{Conn, Core, Protocol};
+use crate::host::Host;
+
+pub struct StoreSync {
+    core: Core,
+}
+
+impl StoreSync {
+    /// Open the store: load (or create) its head and backend id.
+    pub fn open(host: &mut dyn Host, store_id: &str) -> Result<Self, String> {
+        Ok(StoreSync { core: Core::open(host, store_id)? })
+    }
+
+    pub fn store_id(&self) -> &str {
+        &self.core.store_id
+    }
+
+    pub fn head(&self) -> i64 {
+        self.core.state.head
+    }
+
+    pub fn connection_opened(&mut self, conn: u64, protocol: Protocol, authenticated: bool, client_id: Option<String>) {
+        let client_id = client_id.unwrap_or_else(|| format!("simple-{conn}"));
+        let state = Conn { protocol, authenticated, client_id, pulls: Vec::new(), saved: String::new() };
+        self.core.conns.insert(conn, state);
+    }
+
+    /// Re-create a connection from its last snapshot after the instance was rebuilt.
+    pub fn connection_resumed(&mut self, host: &mut dyn Host, conn: u64, saved: &str) -> Result<(), String> {
+        self.core.resume(host, conn, saved)
+    }
+
+    pub fn connection_closed(&mut self, conn: u64) {
+        self.core.conns.remove(&conn);
+    }
+
+    /// Handle one text frame from `conn`.
+    pub fn frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        match self.core.conns.get(&conn).map(|c| c.protocol) {
+            Some(Protocol::LiveStore) => self.core.livestore_frame(host, conn, text),
+            Some(Protocol::Simple) => self.core.simple_frame(host, conn, text),
+            None => {}
+        }
+    }
+
+    /// One LiveStore HTTP-transport request: the JSON array of every response message.
+    pub fn http_request(&mut self, host: &mut dyn Host, body: &str) -> String {
+        self.core.livestore_http_request(host, body)
+    }
+
+    /// Hand the host `conn`'s resumable state if it changed since it last got it.
+    pub fn save_snapshot(&mut self, host: &mut dyn Host, conn: u64) {
+        self.core.save_snapshot(host, conn)
+    }
+}

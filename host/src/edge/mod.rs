@@ -1,0 +1,126 @@
+//! The network edge: routing, admission, the HTTP transport, the WebSocket pump and the admin
+//! API. It parses requests and moves frames between sockets and the store shards; it never
+//! looks inside a sync frame.
+
+mod admin;
+mod admit;
+mod cors;
+mod error;
+mod http_rpc;
+mod socket;
+
+pub use error::EdgeError;
+pub use socket::redact_tokens;
+
+use crate::config::ServerConfig;
+use crate::hooks::Hooks;
+use crate::shard::{ShardMsg, Shards};
+use crate::sync_params::{SyncParams, Transport};
+use crate::telemetry;
+use admit::Entry;
+use bytes::Bytes;
+use error::text;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::task::TaskTracker;
+
+pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n";
+
+/// What every request handler shares.
+pub(crate) struct EdgeState {
+    pub config: ServerConfig,
+    pub hooks: Option<Arc<Hooks>>,
+    pub shards: Arc<Shards>,
+    pub next_conn: AtomicU64,
+    pub open_sockets: AtomicUsize,
+    pub shutdown: watch::Receiver<bool>,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+/// One HTTP request, from any connection.
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    state: Arc<EdgeState>,
+) -> Result<HttpResponse, std::convert::Infallible> {
+    let cors = state.config.cors;
+    let mut res = route(req, state).await.unwrap_or_else(EdgeError::into_response);
+    if cors {
+        res.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
+    Ok(res)
+}
+
+async fn route(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<HttpResponse, EdgeError> {
+    if state.config.cors && req.method() == Method::OPTIONS {
+        return Ok(cors::preflight(&req));
+    }
+    cors::check_origin(&req, &state.config.allowed_origins)?;
+    let params = SyncParams::parse(req.uri().query());
+    match (req.method(), req.uri().path(), params.transport) {
+        (&Method::GET, "/health", None) => return health(&state).await,
+        (&Method::GET, "/metrics", None) => {
+            let mut res = text(StatusCode::OK, telemetry::render());
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            return Ok(res);
+        }
+        (_, path, None) if path.starts_with("/admin/") => return admin::handle(req, &state).await,
+        _ => {}
+    }
+    match params.transport {
+        Some(Transport::Ws) => {
+            let admitted = admit::admit(&req, &params, &state, Entry::LiveStoreWs).await?;
+            socket::accept(req, admitted, state).await
+        }
+        Some(Transport::Http) => {
+            let admitted = admit::admit(&req, &params, &state, Entry::LiveStoreHttp).await?;
+            http_rpc::handle(req, admitted, state).await
+        }
+        None if admit::is_websocket_upgrade(&req) && params.store_id.is_some() => {
+            let admitted = admit::admit(&req, &params, &state, Entry::Simple).await?;
+            socket::accept(req, admitted, state).await
+        }
+        None if req.method() == Method::GET && req.uri().path() == "/" => Ok(text(StatusCode::OK, INFO_TEXT)),
+        None => Err(EdgeError::BadRequest(
+            "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics".into(),
+        )),
+    }
+}
+
+async fn health(state: &EdgeState) -> Result<HttpResponse, EdgeError> {
+    let Some(rx) = send(state.shards.any(), |reply| ShardMsg::Health { reply }) else {
+        return Err(EdgeError::Unavailable("shutting down".into()));
+    };
+    match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        Ok(Ok(Ok(()))) => Ok(text(StatusCode::OK, "ok\n")),
+        Ok(Ok(Err(e))) => Err(EdgeError::Unavailable(format!("storage is not writable: {e}"))),
+        _ => Err(EdgeError::Unavailable("storage did not answer within 5 s".into())),
+    }
+}
+
+fn send<T>(
+    shard: &mpsc::UnboundedSender<ShardMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+) -> Option<oneshot::Receiver<T>> {
+    let (tx, rx) = oneshot::channel();
+    shard.send(msg(tx)).ok()?;
+    Some(rx)
+}
+
+/// Send a request to a store owner and wait for its reply; `None` when the server is stopping.
+async fn ask<T>(
+    shard: &mpsc::UnboundedSender<ShardMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+) -> Result<T, EdgeError> {
+    let rx = send(shard, msg).ok_or_else(EdgeError::shutting_down)?;
+    rx.await.map_err(|_| EdgeError::shutting_down())
+}

@@ -1,0 +1,25 @@
+//! `livestore:sync/connections`: frames and closes go to each socket's send queue.
+
+use super::HostState;
+use crate::bindings::livestore::sync::connections::Host;
+use crate::lock::lock;
+
+impl Host for HostState {
+    fn send(&mut self, conn: u64, frame: String) {
+        if let Some(tx) = lock(&self.io.conns).get(&conn) {
+            // A closed receiver means the socket is gone; its Closed message follows.
+            tx.send_text(frame);
+        }
+    }
+
+    fn close(&mut self, conn: u64, code: u16, reason: String) {
+        if let Some(tx) = lock(&self.io.conns).get(&conn) {
+            tx.close(code, reason);
+        }
+    }
+
+    /// A native store instance lives as long as any of its connections, so there is
+    /// nothing to resume later (Cloudflare's shim keeps it as a WebSocket attachment).
+    fn save_state(&mut self, _conn: u64, _state: String) {}
+}
+

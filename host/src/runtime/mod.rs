@@ -1,0 +1,171 @@
+//! The embedded sync component under wasmtime: engine, compiled component (cached on disk),
+//! linker, and per-store instances. Each imported WIT interface is implemented in a file of
+//! its own (`storage.rs`, `connections.rs`, `hooks.rs`, `host.rs`).
+
+mod cache;
+mod connections;
+mod hooks;
+mod host;
+mod storage;
+
+use crate::bindings::{ConnectionInfo, SyncComponent, SyncComponentPre};
+use crate::hooks::{HookContext, Hooks};
+use crate::storage::Db;
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use crate::bindings::Protocol;
+
+/// The component's bytes, built from guest/ by build.rs.
+pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
+/// SHA-256 of [`GUEST_WASM`]; the Cloudflare build checks it to ship the same component.
+pub const GUEST_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/guest.sha256"));
+
+pub use crate::conn_queue::{ConnSender, Outgoing};
+
+/// What one shard's instances share: its SQLite connection, its connections' queues and
+/// the configured auth token.
+pub struct ShardIo {
+    pub db: Mutex<Db>,
+    pub conns: Mutex<HashMap<u64, ConnSender>>,
+    pub auth_token: Option<String>,
+    pub max_push_events: u32,
+    pub hooks: Option<Arc<Hooks>>,
+}
+
+/// The data of one store's wasmtime `Store`.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    io: Arc<ShardIo>,
+    /// What hooks learn about each connection (kept from `opened`).
+    hook_contexts: HashMap<u64, HookContext>,
+    /// The HTTP-transport request being handled (conn 0).
+    http_context: Option<HookContext>,
+}
+
+/// The shared types interface has no functions.
+impl crate::bindings::livestore::sync::types::Host for HostState {}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// How a client connected, as the component sees it.
+pub struct OpenInfo {
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    pub client_id: Option<String>,
+    pub payload: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Engine + compiled component + linker, shared by every store of the process.
+pub struct SyncRuntime {
+    engine: Engine,
+    pre: SyncComponentPre<HostState>,
+}
+
+/// A running instance of the component for one store.
+pub struct StoreInstance {
+    store: Store<HostState>,
+    bindings: SyncComponent,
+}
+
+impl SyncRuntime {
+    /// Compile (or load from `cache_dir`) the embedded component.
+    pub fn load(cache_dir: Option<&Path>) -> Result<SyncRuntime> {
+        let mut config = Config::new();
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+        let started = Instant::now();
+        let (component, source) = cache::load_component(&engine, cache_dir)?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, source, "sync component ready");
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        SyncComponent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)
+            .context("linking the sync imports")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("pre-instantiating the sync component")?;
+        let pre =
+            SyncComponentPre::new(pre).map_err(anyhow::Error::from).context("checking the component's exports")?;
+        Ok(SyncRuntime { engine, pre })
+    }
+
+    /// A fresh instance for one store. The component gets no filesystem, network,
+    /// environment or stdio: only clocks and randomness from WASI.
+    pub fn instantiate(&self, io: Arc<ShardIo>) -> Result<StoreInstance> {
+        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        let state =
+            HostState { wasi, table: ResourceTable::new(), io, hook_contexts: HashMap::new(), http_context: None };
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(anyhow::Error::from)
+            .context("instantiating the sync component")?;
+        Ok(StoreInstance { store, bindings })
+    }
+}
+
+impl StoreInstance {
+    /// Errors are traps (a bug in the component): the caller drops the instance.
+    pub fn opened(&mut self, conn: u64, store_id: &str, open: OpenInfo) -> Result<Result<(), String>> {
+        if self.store.data().io.hooks.is_some() {
+            let ctx = HookContext {
+                store_id: store_id.to_string(),
+                client_id: open.client_id.clone(),
+                payload: open.payload.clone(),
+                headers: open.headers.clone(),
+            };
+            self.store.data_mut().hook_contexts.insert(conn, ctx);
+        }
+        let info = ConnectionInfo {
+            conn,
+            store_id: store_id.to_string(),
+            protocol: open.protocol,
+            authenticated: open.authenticated,
+            client_id: open.client_id,
+            payload: open.payload,
+            headers: open.headers,
+        };
+        self.bindings.livestore_sync_handler().call_opened(&mut self.store, &info).map_err(anyhow::Error::from)
+    }
+
+    pub fn frame(&mut self, conn: u64, text: &str) -> Result<()> {
+        self.bindings.livestore_sync_handler().call_frame(&mut self.store, conn, text).map_err(anyhow::Error::from)
+    }
+
+    /// One HTTP-transport request; returns the response body (a JSON array).
+    pub fn http_request(&mut self, store_id: &str, payload: Option<&str>, body: &str) -> Result<String> {
+        if self.store.data().io.hooks.is_some() {
+            let ctx = HookContext {
+                store_id: store_id.to_string(),
+                payload: payload.map(str::to_string),
+                ..HookContext::default()
+            };
+            self.store.data_mut().http_context = Some(ctx);
+        }
+        self.bindings
+            .livestore_sync_handler()
+            .call_http_request(&mut self.store, store_id, payload, body)
+            .map_err(anyhow::Error::from)
+    }
+
+    pub fn closed(&mut self, conn: u64) -> Result<()> {
+        self.store.data_mut().hook_contexts.remove(&conn);
+        self.bindings.livestore_sync_handler().call_closed(&mut self.store, conn).map_err(anyhow::Error::from)
+    }
+}
+

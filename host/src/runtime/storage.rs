@@ -1,0 +1,35 @@
+//! `livestore:sync/storage` on the shard's SQLite connection (`crate::storage`).
+
+use super::HostState;
+use crate::bindings::livestore::sync::storage::Host;
+use crate::bindings::{EventRow, StoreState};
+use crate::lock::lock;
+
+impl Host for HostState {
+    fn init_store(&mut self, store_id: String, fresh_backend_id: String) -> Result<StoreState, String> {
+        let (head, backend_id) =
+            lock(&self.io.db).init_store(&store_id, &fresh_backend_id).map_err(|e| format!("{e:#}"))?;
+        Ok(StoreState { head, backend_id })
+    }
+
+    fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), String> {
+        lock(&self.io.db).append_batch(&store_id, expected_head, &events).map_err(|e| format!("{e:#}"))
+    }
+
+    fn find_event_ids(&mut self, store_id: String, ids: Vec<String>) -> Result<Vec<Option<i64>>, String> {
+        lock(&self.io.db).find_event_ids(&store_id, &ids).map_err(|e| format!("{e:#}"))
+    }
+
+    fn seq_at_time(&mut self, store_id: String, timestamp: String) -> Result<i64, String> {
+        lock(&self.io.db).seq_at_time(&store_id, &timestamp).map_err(|e| format!("{e:#}"))
+    }
+
+    fn count_after(&mut self, store_id: String, cursor: i64) -> Result<u64, String> {
+        lock(&self.io.db).count_after(&store_id, cursor).map_err(|e| format!("{e:#}"))
+    }
+
+    fn read_after(&mut self, store_id: String, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String> {
+        lock(&self.io.db).read_after(&store_id, cursor, limit).map_err(|e| format!("{e:#}"))
+    }
+}
+
