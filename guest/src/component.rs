@@ -119,10 +119,8 @@ impl Host for WitHost {
     fn random_bytes(&mut self, buf: &mut [u8]) {
         if getrandom::fill(buf).is_err() {
             // No entropy source is a broken host; fall back to the clock so ids still differ.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = (nanos >> ((i * 6) % 120)) as u8;
             }

@@ -7,15 +7,33 @@ use crate::encode;
 pub enum RequestError {
     /// The payload violates the schema: the request dies (`Cause.Die`).
     Invalid(String),
-    StoreMismatch { named: String, store: String },
-    BatchTooLarge { size: usize, limit: usize },
-    BackendIdMismatch { expected: String, received: String },
-    ServerAhead { head: i64, provided: i64 },
+    StoreMismatch {
+        named: String,
+        store: String,
+    },
+    BatchTooLarge {
+        size: usize,
+        limit: usize,
+    },
+    BackendIdMismatch {
+        expected: String,
+        received: String,
+    },
+    ServerAhead {
+        head: i64,
+        provided: i64,
+    },
     InvalidBatch(String),
     /// An on-push or on-pull hook refused the request.
-    HookRejected { message: String, stage: &'static str },
+    HookRejected {
+        message: String,
+        stage: &'static str,
+    },
     /// Storage failed at `stage` (`insert`, `count`, `select`).
-    Storage { message: String, stage: &'static str },
+    Storage {
+        message: String,
+        stage: &'static str,
+    },
 }
 
 impl RequestError {
@@ -95,6 +113,11 @@ mod tests {
             r#"{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Die","defect":"bad"}}}"#
         );
         let hook = RequestError::HookRejected { message: "no".into(), stage: "onPush" }.exit("3");
-        assert!(hook.contains(r#""cause":{"name":"HookRejected","message":"no"},"payload":{"stage":"onPush"},"_tag":"UnknownError""#), "{hook}");
+        assert!(
+            hook.contains(
+                r#""cause":{"name":"HookRejected","message":"no"},"payload":{"stage":"onPush"},"_tag":"UnknownError""#
+            ),
+            "{hook}"
+        );
     }
 }

@@ -2,11 +2,11 @@
 //! and pushes. Pulls stream through `pull.rs`.
 
 use crate::core::{AdmitError, Core};
+use crate::encode;
 use crate::errors::RequestError;
 use crate::events::{self, Rejection};
 use crate::host::{Host, LogLevel, Telemetry};
 use crate::wire::{self, ClientMsg, PushPayload};
-use crate::encode;
 use serde_json::value::RawValue;
 
 /// What a push request carried, for its log line.

@@ -56,9 +56,10 @@ fn push(id: &str, batch: Vec<Value>, backend_id: Option<&str>) -> Value {
 }
 
 fn pull(id: &str, cursor: Option<(&str, i64)>, live: bool) -> Value {
-    let cursor = cursor.map_or(json!({ "_tag": "None" }), |(b, n)| {
-        json!({ "_tag": "Some", "value": { "backendId": b, "eventSequenceNumber": n } })
-    });
+    let cursor = cursor.map_or(
+        json!({ "_tag": "None" }),
+        |(b, n)| json!({ "_tag": "Some", "value": { "backendId": b, "eventSequenceNumber": n } }),
+    );
     json!({ "_tag": "Request", "id": id, "tag": "SyncWsRpc.Pull", "payload": { "storeId": STORE, "cursor": cursor, "live": live }, "headers": [] })
 }
 
@@ -71,7 +72,12 @@ fn is_push_ack(f: &Value) -> bool {
 }
 
 fn chunk_seqs(f: &Value) -> Vec<i64> {
-    f["values"][0]["batch"].as_array().into_iter().flatten().filter_map(|i| i["eventEncoded"]["seqNum"].as_i64()).collect()
+    f["values"][0]["batch"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["eventEncoded"]["seqNum"].as_i64())
+        .collect()
 }
 
 fn error(f: &Value) -> &Value {

@@ -15,7 +15,11 @@ use std::sync::Arc;
 /// Responses smaller than this are sent as they are.
 const GZIP_FROM_BYTES: usize = 1024;
 
-pub async fn handle(req: Request<Incoming>, admitted: Admitted, state: Arc<EdgeState>) -> Result<HttpResponse, EdgeError> {
+pub async fn handle(
+    req: Request<Incoming>,
+    admitted: Admitted,
+    state: Arc<EdgeState>,
+) -> Result<HttpResponse, EdgeError> {
     metrics::counter!(HTTP_REQUESTS).increment(1);
     let gzip = req
         .headers()
@@ -28,7 +32,8 @@ pub async fn handle(req: Request<Incoming>, admitted: Admitted, state: Arc<EdgeS
         .await
         .map_err(|e| EdgeError::PayloadTooLarge(format!("request body over {limit} bytes: {e}")))?
         .to_bytes();
-    let body = String::from_utf8(body.to_vec()).map_err(|_| EdgeError::BadRequest("request body is not UTF-8".into()))?;
+    let body =
+        String::from_utf8(body.to_vec()).map_err(|_| EdgeError::BadRequest("request body is not UTF-8".into()))?;
     let store_id: Arc<str> = admitted.store_id.into();
     let shard = state.shards.route(&store_id);
     let payload = admitted.info.payload;

@@ -91,7 +91,8 @@ async fn route(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<HttpResp
         }
         None if req.method() == Method::GET && req.uri().path() == "/" => Ok(text(StatusCode::OK, INFO_TEXT)),
         None => Err(EdgeError::BadRequest(
-            "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics".into(),
+            "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics"
+                .into(),
         )),
     }
 }

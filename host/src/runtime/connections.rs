@@ -22,4 +22,3 @@ impl Host for HostState {
     /// nothing to resume later (Cloudflare's shim keeps it as a WebSocket attachment).
     fn save_state(&mut self, _conn: u64, _state: String) {}
 }
-

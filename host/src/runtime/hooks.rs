@@ -2,7 +2,7 @@
 //! push or a pull, and hands committed batches to the after-push hooks.
 
 use super::HostState;
-use crate::bindings::livestore::sync::hooks::{Host, HookKinds};
+use crate::bindings::livestore::sync::hooks::{HookKinds, Host};
 use crate::bindings::EventRow;
 use crate::hooks::{HookContext, HookEvent, HookFn, HookPullRequest};
 
@@ -65,4 +65,3 @@ impl Host for HostState {
         hooks.after_push(ctx, batch.iter().map(hook_event).collect(), created_at);
     }
 }
-

@@ -168,4 +168,3 @@ impl StoreInstance {
         self.bindings.livestore_sync_handler().call_closed(&mut self.store, conn).map_err(anyhow::Error::from)
     }
 }
-

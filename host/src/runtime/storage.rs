@@ -32,4 +32,3 @@ impl Host for HostState {
         lock(&self.io.db).read_after(&store_id, cursor, limit).map_err(|e| format!("{e:#}"))
     }
 }
-
