@@ -19,6 +19,7 @@ pub mod storage;
 pub mod store_admin;
 pub mod store_id;
 pub mod sync_params;
+pub mod table_names;
 pub mod telemetry;
 
 pub use config::ServerConfig;

@@ -5,7 +5,8 @@
 //! percent-encoded path segment.
 
 use super::admit::bearer_token;
-use super::{ask, EdgeError, EdgeState, HttpResponse};
+use super::error::EdgeError;
+use super::state::{ask, EdgeState, HttpResponse};
 use crate::auth::token_matches;
 use crate::shard::{AdminAction, AdminError, ShardMsg};
 use crate::store_id::{validate_store_id, StoreIdError};

@@ -2,7 +2,8 @@
 //! simple protocol) goes through before it reaches a store: store id, payload, token,
 //! validate-payload hooks, forwarded headers.
 
-use super::{EdgeError, EdgeState};
+use super::error::EdgeError;
+use super::state::EdgeState;
 use crate::auth::token_matches;
 use crate::hooks::HookFn;
 use crate::runtime::{OpenInfo, Protocol};

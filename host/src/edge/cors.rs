@@ -1,6 +1,7 @@
 //! Browser origins: the `--allowed-origin` allowlist and CORS preflights (`--cors`).
 
-use super::{EdgeError, HttpResponse};
+use super::error::EdgeError;
+use super::state::HttpResponse;
 use crate::telemetry::CONNECTIONS_REFUSED;
 use bytes::Bytes;
 use http_body_util::Full;

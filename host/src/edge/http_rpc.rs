@@ -2,7 +2,8 @@
 //! of every response message, gzipped when the client accepts it and it is worth it.
 
 use super::admit::Admitted;
-use super::{ask, EdgeError, EdgeState, HttpResponse};
+use super::error::EdgeError;
+use super::state::{ask, EdgeState, HttpResponse};
 use crate::shard::ShardMsg;
 use crate::telemetry::HTTP_REQUESTS;
 use bytes::Bytes;

@@ -8,43 +8,25 @@ mod cors;
 mod error;
 mod http_rpc;
 mod socket;
+mod state;
 
 pub use error::EdgeError;
 pub use socket::redact_tokens;
+pub(crate) use state::EdgeState;
+use state::{send, HttpResponse};
 
-use crate::config::ServerConfig;
-use crate::hooks::Hooks;
-use crate::shard::{ShardMsg, Shards};
+use crate::shard::ShardMsg;
 use crate::sync_params::{SyncParams, Transport};
 use crate::telemetry;
 use admit::Entry;
-use bytes::Bytes;
 use error::text;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use hyper::{Method, Request, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::task::TaskTracker;
 
 pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n";
-
-/// What every request handler shares.
-pub(crate) struct EdgeState {
-    pub config: ServerConfig,
-    pub hooks: Option<Arc<Hooks>>,
-    pub shards: Arc<Shards>,
-    pub next_conn: AtomicU64,
-    pub open_sockets: AtomicUsize,
-    pub shutdown: watch::Receiver<bool>,
-    /// Every connection task, so shutdown can wait for them.
-    pub tracker: TaskTracker,
-}
-
-type HttpResponse = Response<Full<Bytes>>;
 
 /// One HTTP request, from any connection.
 pub(crate) async fn handle(
@@ -106,22 +88,4 @@ async fn health(state: &EdgeState) -> Result<HttpResponse, EdgeError> {
         Ok(Ok(Err(e))) => Err(EdgeError::Unavailable(format!("storage is not writable: {e}"))),
         _ => Err(EdgeError::Unavailable("storage did not answer within 5 s".into())),
     }
-}
-
-fn send<T>(
-    shard: &mpsc::UnboundedSender<ShardMsg>,
-    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
-) -> Option<oneshot::Receiver<T>> {
-    let (tx, rx) = oneshot::channel();
-    shard.send(msg(tx)).ok()?;
-    Some(rx)
-}
-
-/// Send a request to a store owner and wait for its reply; `None` when the server is stopping.
-async fn ask<T>(
-    shard: &mpsc::UnboundedSender<ShardMsg>,
-    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
-) -> Result<T, EdgeError> {
-    let rx = send(shard, msg).ok_or_else(EdgeError::shutting_down)?;
-    rx.await.map_err(|_| EdgeError::shutting_down())
 }

@@ -2,7 +2,8 @@
 //! protocols, and the pump that moves frames between the socket and the owner.
 
 use super::admit::Admitted;
-use super::{ask, EdgeError, EdgeState, HttpResponse};
+use super::error::EdgeError;
+use super::state::{ask, EdgeState, HttpResponse};
 use crate::conn_queue::{conn_queue, ConnReceiver, ConnSender};
 use crate::runtime::Outgoing;
 use crate::shard::ShardMsg;

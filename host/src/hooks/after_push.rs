@@ -2,9 +2,10 @@
 //! never waits for them. A full queue drops the batch for the hooks (never for the log) and
 //! counts it; every failure is logged and counted.
 
+use super::bindings::HookEvent;
 use super::bindings::LoadedHook;
 use super::sandbox::Sandbox;
-use super::{HookContext, HookError, HookEvent};
+use super::types::{HookContext, HookError};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! scratch) and, per loaded hook, the subset of the four exports it has.
 
 use super::sandbox::{HookState, Sandbox};
-use super::{HookContext, HookError, HookFn};
+use super::types::{HookContext, HookError, HookFn};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};

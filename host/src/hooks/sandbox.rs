@@ -5,7 +5,7 @@
 
 use super::http::HttpPolicy;
 use super::scratch::Scratch;
-use super::{HookError, HookSettings};
+use super::types::{HookError, HookSettings};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! `livestore:sync/connections`: frames and closes go to each socket's send queue.
 
-use super::HostState;
+use super::state::HostState;
 use crate::bindings::livestore::sync::connections::Host;
 use crate::lock::lock;
 

@@ -1,7 +1,7 @@
 //! `livestore:sync/hooks`: the component asks the operator's hooks (`crate::hooks`) about a
 //! push or a pull, and hands committed batches to the after-push hooks.
 
-use super::HostState;
+use super::state::HostState;
 use crate::bindings::livestore::sync::hooks::{HookKinds, Host};
 use crate::bindings::EventRow;
 use crate::hooks::{HookContext, HookEvent, HookFn, HookPullRequest};

@@ -1,6 +1,6 @@
 //! `livestore:sync/host`: the token check, metrics, settings and logging.
 
-use super::HostState;
+use super::state::HostState;
 use crate::bindings::livestore::sync::host::Host;
 use crate::bindings::{LogLevel, TelemetryEvent};
 

@@ -6,58 +6,26 @@ mod cache;
 mod connections;
 mod hooks;
 mod host;
+mod state;
 mod storage;
 
 use crate::bindings::{ConnectionInfo, SyncComponent, SyncComponentPre};
-use crate::hooks::{HookContext, Hooks};
-use crate::storage::Db;
+use crate::hooks::HookContext;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtx;
 
 pub use crate::bindings::Protocol;
 
-/// The component's bytes, built from guest/ by build.rs.
-pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
-/// SHA-256 of [`GUEST_WASM`]; the Cloudflare build checks it to ship the same component.
-pub const GUEST_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/guest.sha256"));
-
 pub use crate::conn_queue::{ConnSender, Outgoing};
-
-/// What one shard's instances share: its SQLite connection, its connections' queues and
-/// the configured auth token.
-pub struct ShardIo {
-    pub db: Mutex<Db>,
-    pub conns: Mutex<HashMap<u64, ConnSender>>,
-    pub auth_token: Option<String>,
-    pub max_push_events: u32,
-    pub hooks: Option<Arc<Hooks>>,
-}
-
-/// The data of one store's wasmtime `Store`.
-pub struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    io: Arc<ShardIo>,
-    /// What hooks learn about each connection (kept from `opened`).
-    hook_contexts: HashMap<u64, HookContext>,
-    /// The HTTP-transport request being handled (conn 0).
-    http_context: Option<HookContext>,
-}
-
-/// The shared types interface has no functions.
-impl crate::bindings::livestore::sync::types::Host for HostState {}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
+pub use cache::{GUEST_SHA256, GUEST_WASM};
+use state::HostState;
+pub use state::ShardIo;
 
 /// How a client connected, as the component sees it.
 pub struct OpenInfo {

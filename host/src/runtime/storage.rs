@@ -1,6 +1,6 @@
 //! `livestore:sync/storage` on the shard's SQLite connection (`crate::storage`).
 
-use super::HostState;
+use super::state::HostState;
 use crate::bindings::livestore::sync::storage::Host;
 use crate::bindings::{EventRow, StoreState};
 use crate::lock::lock;

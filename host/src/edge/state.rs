@@ -1,0 +1,45 @@
+//! What every request handler shares, and how a handler asks a store's owner.
+
+use super::error::EdgeError;
+use crate::config::ServerConfig;
+use crate::hooks::Hooks;
+use crate::shard::{ShardMsg, Shards};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Response;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::task::TaskTracker;
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// What every request handler shares.
+pub(crate) struct EdgeState {
+    pub config: ServerConfig,
+    pub hooks: Option<Arc<Hooks>>,
+    pub shards: Arc<Shards>,
+    pub next_conn: AtomicU64,
+    pub open_sockets: AtomicUsize,
+    pub shutdown: watch::Receiver<bool>,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+pub fn send<T>(
+    shard: &mpsc::UnboundedSender<ShardMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+) -> Option<oneshot::Receiver<T>> {
+    let (tx, rx) = oneshot::channel();
+    shard.send(msg(tx)).ok()?;
+    Some(rx)
+}
+
+/// Send a request to a store owner and wait for its reply; `None` when the server is stopping.
+pub async fn ask<T>(
+    shard: &mpsc::UnboundedSender<ShardMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> ShardMsg,
+) -> Result<T, EdgeError> {
+    let rx = send(shard, msg).ok_or_else(EdgeError::shutting_down)?;
+    rx.await.map_err(|_| EdgeError::shutting_down())
+}

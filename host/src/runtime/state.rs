@@ -1,0 +1,40 @@
+//! What a store's instance holds on the host side: the shard's shared I/O and the per-store
+//! wasmtime data the imports work on.
+
+use crate::conn_queue::ConnSender;
+use crate::hooks::{HookContext, Hooks};
+use crate::storage::Db;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What one shard's instances share: its SQLite connection, its connections' queues and
+/// the configured auth token.
+pub struct ShardIo {
+    pub db: Mutex<Db>,
+    pub conns: Mutex<HashMap<u64, ConnSender>>,
+    pub auth_token: Option<String>,
+    pub max_push_events: u32,
+    pub hooks: Option<Arc<Hooks>>,
+}
+
+/// The data of one store's wasmtime `Store`.
+pub struct HostState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) io: Arc<ShardIo>,
+    /// What hooks learn about each connection (kept from `opened`).
+    pub(super) hook_contexts: HashMap<u64, HookContext>,
+    /// The HTTP-transport request being handled (conn 0).
+    pub(super) http_context: Option<HookContext>,
+}
+
+/// The shared types interface has no functions.
+impl crate::bindings::livestore::sync::types::Host for HostState {}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
