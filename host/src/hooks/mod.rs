@@ -33,7 +33,7 @@ impl Hooks {
         if settings.specs.is_empty() {
             return Ok(None);
         }
-        let sandbox = Arc::new(Sandbox::new(settings)?);
+        let sandbox = Arc::new(Sandbox::new(settings, bindings::add_imports)?);
         let mut hooks = Vec::new();
         let mut names = std::collections::HashSet::new();
         for spec in &settings.specs {

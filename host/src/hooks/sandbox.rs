@@ -114,7 +114,8 @@ fn thread_cpu_time() -> Duration {
 }
 
 impl Sandbox {
-    pub fn new(settings: &HookSettings) -> Result<Sandbox> {
+    /// `add_imports` links the `livestore:hooks` imports (`bindings.rs`) into the linker.
+    pub fn new(settings: &HookSettings, add_imports: fn(&mut Linker<HookState>) -> Result<()>) -> Result<Sandbox> {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         config.epoch_interruption(true);
@@ -134,7 +135,7 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
-        super::bindings::add_imports(&mut linker)?;
+        add_imports(&mut linker)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), stop_ticker.clone());
         std::thread::Builder::new()
