@@ -317,12 +317,14 @@ async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> 
 
     // Another store's client pushes throughout.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (flag, count) = (stop.clone(), acked.clone());
     let bystander_id = bystander.clone();
     let steady = tokio::spawn(async move {
         let mut seq = 0;
         let mut slowest = Duration::ZERO;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            count.store(seq, std::sync::atomic::Ordering::Relaxed);
             seq += 1;
             let started = Instant::now();
             let (_, ok) = b.push(&bystander_id, vec![event(seq, seq - 1)], None).await?;
@@ -350,6 +352,11 @@ async fn hostile_hooks_fail_only_their_request_and_other_stores_keep_going() -> 
         // The same connection and store go on.
         let (_, ok) = v.push(&victim, vec![event(seq + 1, seq)], None).await?;
         ensure!(is_push_ack(&ok), "{name}: the store must keep serving: {ok}");
+    }
+    // The cases can be over in a few hook deadlines; give the other client time to show progress.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < 5 && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (pushes, slowest) = steady.await??;
