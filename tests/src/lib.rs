@@ -172,6 +172,30 @@ impl WsClient {
         self.recv_within(FRAME_TIMEOUT).await?.ok_or_else(|| anyhow!("no frame within {FRAME_TIMEOUT:?}"))
     }
 
+    /// Nothing is queued for this LiveStore connection: an empty push (answered by the
+    /// store's owner after everything sent to this connection before it) is answered first.
+    /// Deterministic, unlike waiting for a while and seeing nothing.
+    pub async fn assert_quiet(&mut self, store_id: &str) -> Result<()> {
+        let id = format!("quiet-{}", self.id());
+        self.send(&push_request(&id, store_id, Vec::new(), None)).await?;
+        let next = self.recv().await?;
+        if !(is_push_ack(&next) && next["requestId"] == id.as_str()) {
+            bail!("expected nothing before the probe's ack, got {next}");
+        }
+        Ok(())
+    }
+
+    /// [`WsClient::assert_quiet`] for the simple protocol: a `ping` is answered with `pong`
+    /// after everything queued before it.
+    pub async fn assert_quiet_simple(&mut self) -> Result<()> {
+        self.send(&json!({ "type": "ping" })).await?;
+        let next = self.recv().await?;
+        if next != json!({ "type": "pong" }) {
+            bail!("expected nothing before the pong, got {next}");
+        }
+        Ok(())
+    }
+
     /// The next text frame within `d`, or `None` if none arrived.
     pub async fn recv_within(&mut self, d: Duration) -> Result<Option<Value>> {
         let deadline = tokio::time::Instant::now() + d;

@@ -6,8 +6,6 @@ use livestore_sync_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const QUIET: Duration = Duration::from_millis(300);
-
 fn simple_url(server: &TestServer, store: &str, extra: &str) -> String {
     format!("{}/websocket?storeId={store}{extra}", server.ws_base())
 }
@@ -85,7 +83,7 @@ async fn simple_push_is_sequenced_idempotent_and_broadcast_to_other_clients() ->
     assert_eq!(events[0]["clientId"], "device-a");
     assert!(broadcast["timestamp"].as_str().is_some());
     // The pusher gets its ack, not its own broadcast.
-    assert_eq!(a.recv_within(QUIET).await?, None);
+    a.assert_quiet_simple().await?;
 
     // A retried id is acknowledged with its original seqNum and stored once; ids repeated
     // inside one batch too.

@@ -4,9 +4,6 @@
 use anyhow::Result;
 use livestore_sync_tests::*;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const QUIET: Duration = Duration::from_millis(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_gets_pong_and_push_then_pull_returns_the_events() -> Result<()> {
@@ -36,7 +33,7 @@ async fn ping_gets_pong_and_push_then_pull_returns_the_events() -> Result<()> {
     let created = item["metadata"]["value"]["createdAt"].as_str().unwrap_or_default();
     assert!(created.ends_with('Z') && created.len() == 24, "ISO createdAt: {created}");
     // The Exit waits for the Ack.
-    assert_eq!(c.recv_within(QUIET).await?, None);
+    c.assert_quiet(&store).await?;
     c.send(&ack(&pid)).await?;
     assert_eq!(c.recv().await?, json!({ "_tag": "Exit", "requestId": pid, "exit": { "_tag": "Success" } }));
 
@@ -81,7 +78,7 @@ async fn a_250_event_pull_comes_in_100_100_50_chunks_each_waiting_for_its_ack() 
         sizes.push(seq_nums(r).len());
         infos.push(r["pageInfo"].clone());
         all.extend(seq_nums(r));
-        assert_eq!(c.recv_within(QUIET).await?, None, "nothing may arrive before the Ack");
+        c.assert_quiet(&store).await?; // nothing may arrive before the Ack
         c.send(&ack(&id)).await?;
     }
     assert_eq!(sizes, vec![100, 100, 50]);
@@ -110,7 +107,7 @@ async fn a_live_puller_gets_another_clients_push_before_the_push_is_acked() -> R
     assert_eq!(first["values"][0]["batch"], json!([]));
     live.send(&ack(&lid)).await?;
     // A live pull never Exits on its own.
-    assert_eq!(live.recv_within(QUIET).await?, None);
+    live.assert_quiet(&store).await?;
 
     // The pusher also has a live pull on its own socket: there, order is observable on one
     // connection — the broadcast chunk must precede the push's Exit.
@@ -157,7 +154,7 @@ async fn a_live_pull_catching_up_gets_later_pushes_in_order_exactly_once() -> Re
     live.send(&ack(&lid)).await?;
     c.push(&store, chain(161, 161), None).await?;
     assert_eq!(seq_nums(&live.recv().await?["values"][0]), vec![161]);
-    assert_eq!(live.recv_within(QUIET).await?, None);
+    live.assert_quiet(&store).await?;
     Ok(())
 }
 
@@ -270,7 +267,7 @@ async fn a_finished_non_live_pull_gets_no_broadcasts() -> Result<()> {
     let (id, ack) = c.push(&store, chain(2, 2), None).await?;
     // `@livestore/sync-cf` would send a Chunk for the finished pull first.
     assert!(is_push_ack(&ack) && ack["requestId"] == id.as_str(), "first frame must be the ack: {ack}");
-    assert_eq!(c.recv_within(QUIET).await?, None);
+    c.assert_quiet(&store).await?;
     Ok(())
 }
 
@@ -293,7 +290,7 @@ async fn an_interrupted_live_pull_stops_receiving() -> Result<()> {
     assert_eq!(exit["exit"]["_tag"], "Failure");
     assert_eq!(exit["exit"]["cause"]["_tag"], "Interrupt");
     pusher.push(&store, chain(2, 2), None).await?;
-    assert_eq!(live.recv_within(QUIET).await?, None);
+    live.assert_quiet(&store).await?;
     // The connection stays usable.
     live.send_text(r#"{"_tag":"Ping"}"#).await?;
     assert_eq!(live.recv().await?, json!({ "_tag": "Pong" }));
