@@ -11,7 +11,7 @@ import { instantiateSync } from './component.js'
 import { doSqliteStorage } from './storage-do.js'
 import { d1Storage } from './storage-d1.js'
 import { tokenMatches } from './params.js'
-import { HookRunner, hookEvent } from './hooks.js'
+import { HookRunner, hookEvent, outcomeMessage } from './hooks.js'
 
 /** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
 const MAX_ATTACHMENT = 2048
@@ -74,11 +74,11 @@ export class WebSocketServer extends DurableObject {
         onPush: async (conn, batch) => {
           const ctx = this.hookContext(conn, batch)
           const refused = await this.hooks.onPush(ctx, batch.map(hookEvent))
-          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: refused }
+          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: outcomeMessage(refused) }
         },
         onPull: async (conn, cursor, live) => {
           const refused = await this.hooks.onPull(this.hookContext(conn, []), { cursor, live })
-          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: refused }
+          return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: outcomeMessage(refused) }
         },
         afterPush: (conn, batch) => {
           const ctx = this.hookContext(conn, batch)
@@ -88,7 +88,7 @@ export class WebSocketServer extends DurableObject {
           this.ctx.waitUntil(
             Promise.resolve().then(async () => {
               const failed = await this.hooks.afterPush(ctx, events, createdAt)
-              if (failed !== null) console.warn(`after-push hook: ${failed}`)
+              if (failed !== null) console.warn(`after-push hook: ${outcomeMessage(failed)}`)
             }),
           )
         },

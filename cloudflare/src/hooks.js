@@ -115,7 +115,10 @@ export class HookRunner {
     return inst
   }
 
-  /** Run `fn` of every hook that has it; the first rejection or failure is returned as text. */
+  /**
+   * Run `fn` of every hook that has it: `null` when all agree, else the first outcome that is
+   * not: `{ rejected: message }` (the hook said no) or `{ failed: message }` (it broke).
+   */
   async run(fn, store, call) {
     for (const h of HOOKS) {
       if (!h.exports.includes(IFACE[fn])) continue
@@ -128,14 +131,14 @@ export class HookRunner {
         if (isRejection(e)) {
           const message = String(e.payload)
           if (message.length > MAX_OUTPUT) {
-            return `hook ${JSON.stringify(h.name)} failed: returned a ${message.length} byte message (limit ${MAX_OUTPUT})`
+            return { failed: `hook ${JSON.stringify(h.name)} failed: returned a ${message.length} byte message (limit ${MAX_OUTPUT})` }
           }
-          return message
+          return { rejected: message }
         }
         // A trap leaves the instance unusable: start a fresh one next time.
         this.instances.delete(h.name)
         console.error(`hook ${h.name} (${fn}) failed: ${e?.message ?? e}`)
-        return `hook ${JSON.stringify(h.name)} failed: trapped (${e?.message ?? e})`
+        return { failed: `hook ${JSON.stringify(h.name)} failed: trapped (${e?.message ?? e})` }
       }
     }
     return null
@@ -157,6 +160,9 @@ export class HookRunner {
     return this.run('afterPush', ctx.storeId, (x) => x.afterPush(ctx, batch, createdAt))
   }
 }
+
+/** The text of a `run` outcome. */
+export const outcomeMessage = (outcome) => outcome.rejected ?? outcome.failed
 
 /** The component's `event-row` as a hook's `event`. */
 export const hookEvent = (r) => ({

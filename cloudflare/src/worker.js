@@ -3,7 +3,7 @@
 // store id and the payload's token; the object runs the sync component (src/durable-object.js).
 import { bearerToken, payloadToken, storeIdError, syncParams, tokenMatches } from './params.js'
 import { GUEST_SHA256 } from '../gen/meta.js'
-import { HookRunner } from './hooks.js'
+import { HookRunner, outcomeMessage } from './hooks.js'
 
 let hooks = null
 /** `STORE_ID_PATTERN` (a stricter rule for connecting clients), compiled once. */
@@ -45,9 +45,12 @@ export default {
     }
     const refusedId = storeIdError(params.storeIdRaw, storeIdPattern)
     if (refusedId !== null) return text(400, `${refusedId}\n`)
-    if (params.payload?.raw !== undefined) {
+    if (params.transport && params.payload?.raw !== undefined) {
       return text(400, `payload is not URL-encoded JSON: ${JSON.stringify(params.payload.raw)}\n`)
     }
+    // The same order of checks as natively: store id, payload, transport, token, hooks.
+    if (params.transport === 'ws' && !upgrade) return text(426, 'Expected Upgrade: websocket (transport=ws)\n')
+    if (params.transport === 'http' && request.method !== 'POST') return text(405, 'the HTTP transport takes POST\n')
     const expected = env.AUTH_TOKEN || undefined
     let protocol = 'livestore'
     let authenticated = true
@@ -62,8 +65,6 @@ export default {
     } else if (expected !== undefined && !tokenMatches(payloadToken(params), expected)) {
       return invalidToken()
     }
-    if (params.transport === 'ws' && !upgrade) return text(426, 'Expected Upgrade: websocket (transport=ws)\n')
-    if (params.transport === 'http' && request.method !== 'POST') return text(405, 'the HTTP transport takes POST\n')
 
     const forward = (env.FORWARD_HEADERS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
     const info = {
@@ -81,7 +82,8 @@ export default {
       const auth = request.headers.get('authorization')
       if (auth !== null && !seen.some(([k]) => k === 'authorization')) seen.push(['authorization', auth])
       const refused = await hooks.validatePayload(params.storeId, info.payload, seen)
-      if (refused !== null) return text(refused.startsWith('hook "') ? 500 : 400, `${refused}\n`)
+      // A hook's refusal is the client's problem (400); a hook that broke is the server's (500).
+      if (refused !== null) return text(refused.failed ? 500 : 400, `${outcomeMessage(refused)}\n`)
     }
     const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
     const headers = new Headers(request.headers)

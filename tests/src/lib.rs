@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod conformance;
 pub mod hook_builds;
 pub mod workerd;
 
@@ -69,6 +70,10 @@ impl TestServer {
 
     pub fn http_base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn endpoint(&self) -> conformance::Endpoint {
+        conformance::Endpoint { addr: self.addr }
     }
 
     pub fn ws_base(&self) -> String {
@@ -401,6 +406,14 @@ pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16,
     Ok((status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
 
+/// A raw WebSocket upgrade request for `path` (with its query) that closes after the answer,
+/// so a refusal's status and body can be read.
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
 /// The store-id rule's refusals, the same in every home: an empty id, one over 1,024 bytes,
 /// and bytes that are not UTF-8 get a 400 that says why, on the LiveStore WebSocket and HTTP
 /// transports and the simple protocol, before anything is stored.
@@ -412,12 +425,11 @@ pub async fn assert_bad_store_ids_are_refused(addr: SocketAddr) -> Result<()> {
         ("caf%C3", "not valid UTF-8"),
         (too_long.as_str(), "1025 bytes of UTF-8, at most 1024"),
     ];
-    let upgrade = "Connection: Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
     for (raw, why) in cases {
         let requests = [
-            format!("GET /?storeId={raw}&transport=ws HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n\r\n"),
+            upgrade_request(&format!("/?storeId={raw}&transport=ws")),
             format!("POST /?storeId={raw}&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-            format!("GET /websocket?storeId={raw} HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n\r\n"),
+            upgrade_request(&format!("/websocket?storeId={raw}")),
         ];
         for req in requests {
             let (status, body) = http_request(addr, &req).await?;

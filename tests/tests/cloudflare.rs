@@ -1,12 +1,12 @@
 //! The Cloudflare home (cloudflare/) under local workerd (`wrangler dev --local`): the real
-//! client on DO SQLite and on D1, a restart, an eviction with open sockets (hibernation), and a
+//! client and the raw-frame conformance suite on DO SQLite and on D1, a restart, an eviction with open sockets (hibernation), and a
 //! D1 database written by the reference `@livestore/sync-cf` read and extended by this worker.
 
 use anyhow::{ensure, Context, Result};
 use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
 use livestore_sync_tests::{
-    ack, assert_bad_store_ids_are_refused, chain, http_request, node_test, pull_request, seq_nums, sync_url,
-    unique_store, WsClient, TOKEN,
+    ack, assert_bad_store_ids_are_refused, chain, conformance, http_request, node_test, pull_request, seq_nums,
+    sync_url, unique_store, WsClient, TOKEN,
 };
 use serde_json::{json, Value};
 use std::path::Path;
@@ -63,7 +63,9 @@ async fn real_client_suite(storage: &str) -> Result<()> {
     ensure!(ws.contains("pass 5"), "expected all 5 real-client tests to pass:\n{ws}");
     ensure!(http.contains("pass 2"), "expected both HTTP-client tests to pass:\n{http}");
     ensure!(ids.contains("pass 2"), "expected both store-id tests to pass:\n{ids}");
-    assert_bad_store_ids_are_refused(w.addr).await.with_context(|| w.log_tail())
+    assert_bad_store_ids_are_refused(w.addr).await.with_context(|| w.log_tail())?;
+    // The raw-frame suite the native server runs, against this home.
+    conformance::run_all(&conformance::Endpoint { addr: w.addr }).await.with_context(|| w.log_tail())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
