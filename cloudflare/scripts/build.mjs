@@ -52,15 +52,17 @@ rmSync(gen, { recursive: true, force: true })
 mkdirSync(gen, { recursive: true })
 // One JSPI build serves both storage backends: D1 imports are async (the guest is suspended
 // while D1 answers), DO SQLite imports return synchronously.
+/** The version of `wit/sync.wit`'s package, read from the file. */
+const SYNC_WIT = readFileSync(join(cfDir, '..', 'wit', 'sync.wit'), 'utf8').match(/^package livestore:sync@([0-9.]+);/m)[1]
 const storageFns = ['init-store', 'append-batch', 'find-event-ids', 'seq-at-time', 'count-after', 'read-after']
 const handlerFns = ['opened', 'resumed', 'frame', 'closed', 'http-request']
 const hookFns = ['on-push', 'on-pull']
 run(join(cfDir, 'node_modules', '.bin', 'jco'), [
   'transpile', wasmPath, '-o', gen, '--name', 'guest', '--instantiation', 'async', '--no-typescript', '--quiet',
   '--async-mode', 'jspi',
-  '--async-imports', ...storageFns.map((f) => `livestore:sync/storage@0.1.0#${f}`),
-  ...hookFns.map((f) => `livestore:sync/hooks@0.1.0#${f}`),
-  '--async-exports', ...handlerFns.map((f) => `livestore:sync/handler@0.1.0#${f}`),
+  '--async-imports', ...storageFns.map((f) => `livestore:sync/storage@${SYNC_WIT}#${f}`),
+  ...hookFns.map((f) => `livestore:sync/hooks@${SYNC_WIT}#${f}`),
+  '--async-exports', ...handlerFns.map((f) => `livestore:sync/handler@${SYNC_WIT}#${f}`),
 ])
 // Operator hook components: `--hook name=path.wasm` (repeatable) or LIVESTORE_SYNC_CF_HOOKS
 // (comma-separated), the same files the native server loads with --hook.

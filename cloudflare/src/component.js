@@ -33,12 +33,14 @@ export const wasiImports = {
   'wasi:random/random': random.random,
 }
 
-/** `storage`, `connections`, `host` and `hooks` implement the component's own imports. */
-export async function instantiateSync({ storage, connections, host, hooks }) {
+/** One object per interface of `wit/sync.wit` the component imports. */
+export async function instantiateSync({ storage, connections, auth, telemetry, config, hooks }) {
   const imports = {
     'livestore:sync/storage': storage,
     'livestore:sync/connections': connections,
-    'livestore:sync/host': host,
+    'livestore:sync/auth': auth,
+    'livestore:sync/telemetry': telemetry,
+    'livestore:sync/config': config,
     'livestore:sync/hooks': hooks,
     ...wasiImports,
   }

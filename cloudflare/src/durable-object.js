@@ -71,17 +71,17 @@ export class WebSocketServer extends DurableObject {
       },
       hooks: {
         loaded: () => ({ onPush: this.hooks.has('onPush'), onPull: this.hooks.has('onPull'), afterPush: this.hooks.has('afterPush') }),
-        onPush: async (conn, batch) => {
-          const ctx = this.hookContext(conn, batch)
+        onPush: async (caller, batch) => {
+          const ctx = this.hookContext(caller, batch)
           const refused = await this.hooks.onPush(ctx, batch.map(hookEvent))
           return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: outcomeMessage(refused) }
         },
-        onPull: async (conn, cursor, live) => {
-          const refused = await this.hooks.onPull(this.hookContext(conn, []), { cursor, live })
+        onPull: async (caller, cursor, live) => {
+          const refused = await this.hooks.onPull(this.hookContext(caller, []), { cursor, live })
           return refused === null ? { tag: 'ok', val: undefined } : { tag: 'err', val: outcomeMessage(refused) }
         },
-        afterPush: (conn, batch) => {
-          const ctx = this.hookContext(conn, batch)
+        afterPush: (caller, batch) => {
+          const ctx = this.hookContext(caller, batch)
           const events = batch.map(hookEvent)
           const createdAt = batch[0]?.createdAt ?? ''
           // Off the push's path: the ack does not wait; failures are logged.
@@ -93,15 +93,15 @@ export class WebSocketServer extends DurableObject {
           )
         },
       },
-      host: {
-        checkToken: (token) => !env.AUTH_TOKEN || tokenMatches(token, env.AUTH_TOKEN),
+      auth: { checkToken: (token) => !env.AUTH_TOKEN || tokenMatches(token, env.AUTH_TOKEN) },
+      telemetry: {
         report: () => {},
-        maxPushEvents: () => maxPush,
         log: (level, message) => {
           if (level === 'debug' && !env.DEBUG) return
           ;(console[level] ?? console.log)(message)
         },
       },
+      config: { get: () => ({ maxPushEvents: maxPush }) },
     }
   }
 
@@ -125,9 +125,9 @@ export class WebSocketServer extends DurableObject {
     return this.storeId
   }
 
-  /** What hooks learn about a connection (conn 0: the HTTP request being handled). */
-  hookContext(conn, batch) {
-    const att = String(conn) === '0' ? this.httpContext : this.conns.get(String(conn))?.att
+  /** What hooks learn about the caller: a connection, or the HTTP request being handled. */
+  hookContext(caller, batch) {
+    const att = caller.tag === 'http-request' ? this.httpContext : this.conns.get(String(caller.val))?.att
     return {
       storeId: att?.storeId ?? this.knownStoreId() ?? '',
       clientId: att?.clientId ?? batch[0]?.clientId,
@@ -197,7 +197,7 @@ export class WebSocketServer extends DurableObject {
       try {
         const handler = await this.component()
         this.httpContext = info
-        const json = await handler.httpRequest(info.storeId, info.payload, body)
+        const json = await handler.httpRequest(info.storeId, body)
         return new Response(json, { headers: { 'content-type': 'application/json' } })
       } catch (e) {
         this.fail(e)

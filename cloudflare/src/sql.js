@@ -84,3 +84,19 @@ export const eventParams = (e) => [
 /** jco's convention for a `result` an import returns. */
 export const ok = (val) => ({ tag: 'ok', val })
 export const err = (e) => ({ tag: 'err', val: e instanceof Error ? e.message : String(e) })
+
+/** Thrown by an append whose expected head is no longer the stored one. */
+export class HeadMoved extends Error {
+  constructor(head) {
+    super(`the stored head moved to ${head}; batch not written`)
+    this.head = head
+  }
+}
+
+/** `append-batch`'s typed error (`append-error`): the head moved, or storage failed. */
+export const appendErr = (e) => ({
+  tag: 'err',
+  val: e instanceof HeadMoved
+    ? { tag: 'head-moved', val: BigInt(e.head) }
+    : { tag: 'storage-failed', val: e instanceof Error ? e.message : String(e) },
+})

@@ -48,6 +48,35 @@ export function d1Storage(db, ctx) {
       return null
     }
   }
+  /** One conditional `db.batch`: every write applies only while the stored head is the expected one. */
+  const appendOnD1 = async (storeId, expectedHead, events) => {
+    const table = await tableFor(storeId)
+    const expected = Number(expectedHead)
+    const last = events[events.length - 1]
+    const headIs = ' WHERE (SELECT currentHead FROM context_7 WHERE storeId = ?) = ?'
+    const stmts = []
+    for (const e of events) {
+      stmts.push(
+        db.prepare(`INSERT INTO ${table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) SELECT ?, ?, ?, ?, ?, ?, ?${headIs}`)
+          .bind(...Q.eventParams(e), storeId, expected),
+      )
+      if (e.eventId !== undefined) {
+        stmts.push(
+          db.prepare(`INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) SELECT ?, ?, ?${headIs}`)
+            .bind(storeId, e.eventId, Number(e.seqNum), storeId, expected),
+        )
+      }
+    }
+    stmts.push(db.prepare(`${Q.TOUCH_STORE} AND (SELECT currentHead FROM context_7 WHERE storeId = ?) = ?`)
+      .bind(last.createdAt, events.length, storeId, storeId, expected))
+    stmts.push(db.prepare(`${Q.SET_HEAD} AND currentHead = ?`).bind(Number(last.seqNum), storeId, expected))
+    const results = await db.batch(stmts)
+    if (results[results.length - 1].meta.changes !== 1) {
+      // Nothing was written: another writer moved the head.
+      throw new Q.HeadMoved((await db.prepare(Q.SELECT_CONTEXT).bind(storeId).first())?.currentHead ?? expected)
+    }
+  }
+
   return {
     initStore: guard(async (storeId, freshBackendId) => {
       const table = await tableFor(storeId)
@@ -61,34 +90,15 @@ export function d1Storage(db, ctx) {
       }
       return { head: BigInt(head), backendId }
     }),
-    appendBatch: guard(async (storeId, expectedHead, events) => {
-      if (events.length === 0) return undefined
-      const table = await tableFor(storeId)
-      const expected = Number(expectedHead)
-      const last = events[events.length - 1]
-      const headIs = ' WHERE (SELECT currentHead FROM context_7 WHERE storeId = ?) = ?'
-      const stmts = []
-      for (const e of events) {
-        stmts.push(
-          db.prepare(`INSERT INTO ${table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) SELECT ?, ?, ?, ?, ?, ?, ?${headIs}`)
-            .bind(...Q.eventParams(e), storeId, expected),
-        )
-        if (e.eventId !== undefined) {
-          stmts.push(
-            db.prepare(`INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) SELECT ?, ?, ?${headIs}`)
-              .bind(storeId, e.eventId, Number(e.seqNum), storeId, expected),
-          )
-        }
+    appendBatch: async (storeId, expectedHead, events) => {
+      try {
+        if (events.length === 0) return Q.ok(undefined)
+        await appendOnD1(storeId, expectedHead, events)
+        return Q.ok(undefined)
+      } catch (e) {
+        return Q.appendErr(e)
       }
-      stmts.push(db.prepare(`${Q.TOUCH_STORE} AND (SELECT currentHead FROM context_7 WHERE storeId = ?) = ?`)
-        .bind(last.createdAt, events.length, storeId, storeId, expected))
-      stmts.push(db.prepare(`${Q.SET_HEAD} AND currentHead = ?`).bind(Number(last.seqNum), storeId, expected))
-      const results = await db.batch(stmts)
-      if (results[results.length - 1].meta.changes !== 1) {
-        throw new Error(`stored head is not ${expected}; batch not written`)
-      }
-      return undefined
-    }),
+    },
     findEventIds: guard(async (storeId, ids) => {
       await setup()
       if (ids.length === 0) return []

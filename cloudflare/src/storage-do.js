@@ -55,21 +55,25 @@ export function doSqliteStorage(ctx) {
         return { head: BigInt(head), backendId }
       })
     }),
-    appendBatch: guard((storeId, expectedHead, events) => {
-      if (events.length === 0) return undefined
-      const table = tableFor(storeId)
-      ctx.storage.transactionSync(() => {
-        const head = sql.exec(Q.SELECT_CONTEXT, storeId).one().currentHead
-        if (BigInt(head) !== expectedHead) throw new Error(`stored head is ${head}, expected ${expectedHead}; batch not written`)
-        const insert = Q.insertEvent(table)
-        for (const e of events) sql.exec(insert, ...Q.eventParams(e))
-        for (const e of events) if (e.eventId !== undefined) sql.exec(Q.INSERT_EVENT_ID, storeId, e.eventId, Number(e.seqNum))
-        const last = events[events.length - 1]
-        sql.exec(Q.SET_HEAD, Number(last.seqNum), storeId)
-        sql.exec(Q.TOUCH_STORE, last.createdAt, events.length, storeId)
-      })
-      return undefined
-    }),
+    appendBatch: (storeId, expectedHead, events) => {
+      try {
+        if (events.length === 0) return Q.ok(undefined)
+        const table = tableFor(storeId)
+        ctx.storage.transactionSync(() => {
+          const head = sql.exec(Q.SELECT_CONTEXT, storeId).one().currentHead
+          if (BigInt(head) !== expectedHead) throw new Q.HeadMoved(head)
+          const insert = Q.insertEvent(table)
+          for (const e of events) sql.exec(insert, ...Q.eventParams(e))
+          for (const e of events) if (e.eventId !== undefined) sql.exec(Q.INSERT_EVENT_ID, storeId, e.eventId, Number(e.seqNum))
+          const last = events[events.length - 1]
+          sql.exec(Q.SET_HEAD, Number(last.seqNum), storeId)
+          sql.exec(Q.TOUCH_STORE, last.createdAt, events.length, storeId)
+        })
+        return Q.ok(undefined)
+      } catch (e) {
+        return Q.appendErr(e)
+      }
+    },
     findEventIds: guard((storeId, ids) => {
       setup()
       return ids.map((id) => {

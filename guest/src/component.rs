@@ -1,13 +1,15 @@
 //! WIT glue: the component's exports call into [`StoreSync`]; its imports implement [`Host`].
 
-use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
+use crate::host::{
+    AppendError, Caller, EventRow, HookKinds, Host, LogLevel, PushRejection, Settings, StoreState, Telemetry,
+};
 use crate::{Protocol, StoreSync};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({ world: "sync-component", path: "../wit" });
 
 use exports::livestore::sync::handler::Guest;
-use livestore::sync::{connections, hooks, host, storage, types};
+use livestore::sync::{auth, config, connections, hooks, storage, telemetry, types};
 
 struct WitHost;
 
@@ -37,13 +39,23 @@ fn to_wit(row: &EventRow) -> types::EventRow {
     }
 }
 
+fn wit_caller(caller: Caller) -> types::Caller {
+    match caller {
+        Caller::Connection(conn) => types::Caller::Connection(conn),
+        Caller::HttpRequest => types::Caller::HttpRequest,
+    }
+}
+
 impl Host for WitHost {
     fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<StoreState, String> {
         storage::init_store(store_id, fresh_backend_id).map(|s| StoreState { head: s.head, backend_id: s.backend_id })
     }
-    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String> {
+    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), AppendError> {
         let rows: Vec<types::EventRow> = events.iter().map(to_wit).collect();
-        storage::append_batch(store_id, expected_head, &rows)
+        storage::append_batch(store_id, expected_head, &rows).map_err(|e| match e {
+            types::AppendError::HeadMoved(head) => AppendError::HeadMoved(head),
+            types::AppendError::StorageFailed(message) => AppendError::Storage(message),
+        })
     }
     fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>, String> {
         storage::find_event_ids(store_id, ids)
@@ -67,18 +79,30 @@ impl Host for WitHost {
         connections::save_state(conn, state)
     }
     fn check_token(&mut self, token: &str) -> bool {
-        host::check_token(token)
+        auth::check_token(token)
     }
     fn record(&mut self, event: Telemetry) {
         let event = match event {
-            Telemetry::PushAccepted { events, micros } => types::TelemetryEvent::PushAccepted((events, micros)),
-            Telemetry::PushRejected(reason) => types::TelemetryEvent::PushRejected(reason.to_string()),
+            Telemetry::PushAccepted { events, micros } => {
+                types::TelemetryEvent::PushAccepted(types::AcceptedPush { events, micros })
+            }
+            Telemetry::PushRejected(reason) => types::TelemetryEvent::PushRejected(match reason {
+                PushRejection::InvalidPayload => types::PushRejection::InvalidPayload,
+                PushRejection::StoreMismatch => types::PushRejection::StoreMismatch,
+                PushRejection::TooManyEvents => types::PushRejection::TooManyEvents,
+                PushRejection::BackendIdMismatch => types::PushRejection::BackendIdMismatch,
+                PushRejection::ServerAhead => types::PushRejection::ServerAhead,
+                PushRejection::InvalidBatch => types::PushRejection::InvalidBatch,
+                PushRejection::Hook => types::PushRejection::Hook,
+                PushRejection::StorageError => types::PushRejection::StorageError,
+            }),
             Telemetry::ChunkSent => types::TelemetryEvent::ChunkSent,
         };
-        host::report(&event)
+        telemetry::report(event)
     }
-    fn max_push_events(&mut self) -> u32 {
-        host::max_push_events()
+    fn settings(&mut self) -> Settings {
+        let s = config::get();
+        Settings { max_push_events: s.max_push_events }
     }
     fn hooks_loaded(&mut self) -> HookKinds {
         let k = hooks::loaded();
@@ -88,16 +112,16 @@ impl Host for WitHost {
             after_push: k.contains(hooks::HookKinds::AFTER_PUSH),
         }
     }
-    fn on_push_hook(&mut self, conn: u64, rows: &[EventRow]) -> Result<(), String> {
+    fn on_push_hook(&mut self, caller: Caller, rows: &[EventRow]) -> Result<(), String> {
         let rows: Vec<types::EventRow> = rows.iter().map(to_wit).collect();
-        hooks::on_push(conn, &rows)
+        hooks::on_push(wit_caller(caller), &rows)
     }
-    fn on_pull_hook(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String> {
-        hooks::on_pull(conn, cursor, live)
+    fn on_pull_hook(&mut self, caller: Caller, cursor: i64, live: bool) -> Result<(), String> {
+        hooks::on_pull(wit_caller(caller), cursor, live)
     }
-    fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]) {
+    fn after_push_hook(&mut self, caller: Caller, rows: &[EventRow]) {
         let rows: Vec<types::EventRow> = rows.iter().map(to_wit).collect();
-        hooks::after_push(conn, &rows)
+        hooks::after_push(wit_caller(caller), &rows)
     }
     fn log(&mut self, level: LogLevel, message: &str) {
         let level = match level {
@@ -106,7 +130,7 @@ impl Host for WitHost {
             LogLevel::Warn => types::LogLevel::Warn,
             LogLevel::Error => types::LogLevel::Error,
         };
-        host::log(level, message)
+        telemetry::log(level, message)
     }
     fn now_millis(&mut self) -> i64 {
         let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -181,7 +205,7 @@ impl Guest for Component {
         })
     }
 
-    fn http_request(store_id: String, _payload: Option<String>, body: String) -> String {
+    fn http_request(store_id: String, body: String) -> String {
         match with_store(&store_id, |sync| sync.http_request(&mut WitHost, &body)) {
             Ok(response) => response,
             Err(message) => {

@@ -5,7 +5,7 @@
 
 use crate::chunks::{split_into_chunks, PullStream};
 use crate::errors::RequestError;
-use crate::host::{EventRow, HookKinds, Host, StoreState, Telemetry};
+use crate::host::{AppendError, Caller, EventRow, HookKinds, Host, PushRejection, Settings, StoreState, Telemetry};
 use crate::{encode, simple_wire};
 use std::collections::HashMap;
 
@@ -30,12 +30,16 @@ pub struct Core {
     pub(crate) conns: HashMap<u64, Conn>,
     /// The operator's hooks, asked once at open.
     pub(crate) hooks: HookKinds,
+    /// The server's settings, asked once at open.
+    pub(crate) settings: Settings,
 }
 
 /// Why a batch was not admitted.
 pub(crate) enum AdmitError {
     /// An on-push hook refused it; its message.
     Hook(String),
+    /// Another writer moved the head (the cached head is updated to it).
+    HeadMoved(i64),
     Storage(String),
 }
 
@@ -45,7 +49,8 @@ impl Core {
         let fresh_backend_id = crate::ids::new_backend_id(host);
         let state = host.init_store(store_id, &fresh_backend_id)?;
         let hooks = host.hooks_loaded();
-        Ok(Core { store_id: store_id.to_string(), state, conns: HashMap::new(), hooks })
+        let settings = host.settings();
+        Ok(Core { store_id: store_id.to_string(), state, conns: HashMap::new(), hooks, settings })
     }
 
     pub(crate) fn check_store_id(&self, named: &str) -> Result<(), RequestError> {
@@ -59,30 +64,38 @@ impl Core {
     /// Run the on-push hooks, commit validated rows that continue the head, then publish
     /// them. Publish after commit; the caller acks after this returns (ack after publish);
     /// after-push hooks are handed the batch last (the host runs them off this path).
-    /// `conn` is the pushing connection (0: the HTTP request); `origin` gets no broadcast;
-    /// `started` is the host's monotonic time when the push arrived.
+    /// `caller` pushed the batch; `origin` gets no broadcast; `started` is the host's
+    /// monotonic time when the push arrived.
     pub(crate) fn admit(
         &mut self,
         host: &mut dyn Host,
         rows: &[EventRow],
-        conn: u64,
+        caller: Caller,
         origin: Option<u64>,
         started: u64,
     ) -> Result<(), AdmitError> {
         if self.hooks.on_push {
-            if let Err(message) = host.on_push_hook(conn, rows) {
-                host.record(Telemetry::PushRejected("hook"));
+            if let Err(message) = host.on_push_hook(caller, rows) {
+                host.record(Telemetry::PushRejected(PushRejection::Hook));
                 return Err(AdmitError::Hook(message));
             }
         }
-        if let Err(message) = host.append_batch(&self.store_id, self.state.head, rows) {
-            host.record(Telemetry::PushRejected("storage-error"));
-            return Err(AdmitError::Storage(message));
+        match host.append_batch(&self.store_id, self.state.head, rows) {
+            Ok(()) => {}
+            Err(AppendError::HeadMoved(head)) => {
+                self.state.head = head;
+                host.record(Telemetry::PushRejected(PushRejection::ServerAhead));
+                return Err(AdmitError::HeadMoved(head));
+            }
+            Err(AppendError::Storage(message)) => {
+                host.record(Telemetry::PushRejected(PushRejection::StorageError));
+                return Err(AdmitError::Storage(message));
+            }
         }
         self.state.head = rows.last().map(|r| r.seq_num).unwrap_or(self.state.head);
         self.publish(host, rows, origin);
         if self.hooks.after_push {
-            host.after_push_hook(conn, rows);
+            host.after_push_hook(caller, rows);
         }
         let micros = host.monotonic_micros().saturating_sub(started);
         host.record(Telemetry::PushAccepted { events: rows.len() as u32, micros });

@@ -2,6 +2,7 @@
 //! in one place (at the edge of the component, when the `Exit` frame is built).
 
 use crate::encode;
+use crate::host::PushRejection;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestError {
@@ -83,17 +84,17 @@ impl RequestError {
         }
     }
 
-    /// The `reason` label of a rejected push.
-    pub fn push_rejection(&self) -> &'static str {
+    /// The metric label of a rejected push.
+    pub fn push_rejection(&self) -> PushRejection {
         match self {
-            RequestError::Invalid(_) => "invalid-payload",
-            RequestError::StoreMismatch { .. } => "store-mismatch",
-            RequestError::BatchTooLarge { .. } => "too-many-events",
-            RequestError::BackendIdMismatch { .. } => "backend-id-mismatch",
-            RequestError::ServerAhead { .. } => "server-ahead",
-            RequestError::InvalidBatch(_) => "invalid-batch",
-            RequestError::HookRejected { .. } => "hook",
-            RequestError::Storage { .. } => "storage-error",
+            RequestError::Invalid(_) => PushRejection::InvalidPayload,
+            RequestError::StoreMismatch { .. } => PushRejection::StoreMismatch,
+            RequestError::BatchTooLarge { .. } => PushRejection::TooManyEvents,
+            RequestError::BackendIdMismatch { .. } => PushRejection::BackendIdMismatch,
+            RequestError::ServerAhead { .. } => PushRejection::ServerAhead,
+            RequestError::InvalidBatch(_) => PushRejection::InvalidBatch,
+            RequestError::HookRejected { .. } => PushRejection::Hook,
+            RequestError::Storage { .. } => PushRejection::StorageError,
         }
     }
 }

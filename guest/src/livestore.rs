@@ -5,7 +5,7 @@ use crate::core::{AdmitError, Core};
 use crate::encode;
 use crate::errors::RequestError;
 use crate::events::{self, Rejection};
-use crate::host::{Host, LogLevel, Telemetry};
+use crate::host::{Caller, Host, LogLevel, Telemetry};
 use crate::wire::{self, ClientMsg, PushPayload};
 use serde_json::value::RawValue;
 
@@ -26,7 +26,7 @@ impl Core {
             Ok(ClientMsg::Interrupt { request_id }) => self.interrupt(host, conn, &request_id),
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncWsRpc.Push" => {
-                    let frame = self.logged_push(host, conn, &id, payload, "SyncWsRpc.Push");
+                    let frame = self.logged_push(host, Caller::Connection(conn), &id, payload, "SyncWsRpc.Push");
                     host.send(conn, &frame);
                 }
                 "SyncWsRpc.Pull" => self.pull(host, conn, &id, payload),
@@ -42,7 +42,9 @@ impl Core {
             Err(defect) => vec![encode::defect(&defect)],
             Ok(ClientMsg::Request { id, tag, payload }) => match tag.as_str() {
                 "SyncHttpRpc.Ping" => vec![encode::exit_success_value(&id, r#"{"_tag":"SyncMessage.Pong"}"#)],
-                "SyncHttpRpc.Push" => vec![self.logged_push(host, 0, &id, payload, "SyncHttpRpc.Push")],
+                "SyncHttpRpc.Push" => {
+                    vec![self.logged_push(host, Caller::HttpRequest, &id, payload, "SyncHttpRpc.Push")]
+                }
                 "SyncHttpRpc.Pull" => self.http_pull(host, &id, payload),
                 other => vec![encode::defect(&format!("Unknown request tag: {other}"))],
             },
@@ -51,17 +53,17 @@ impl Core {
         format!("[{}]", frames.join(","))
     }
 
-    /// Run a push request, log it, and return its `Exit` frame (`conn` 0: HTTP transport).
+    /// Run a push request, log it, and return its `Exit` frame.
     fn logged_push(
         &mut self,
         host: &mut dyn Host,
-        conn: u64,
+        caller: Caller,
         id: &str,
         payload: Option<&RawValue>,
         what: &str,
     ) -> String {
         let mut summary = PushSummary::default();
-        let outcome = self.push(host, conn, payload, what, &mut summary);
+        let outcome = self.push(host, caller, payload, what, &mut summary);
         let (level, result) = match &outcome {
             Ok(()) => (LogLevel::Info, "ok".to_string()),
             Err(RequestError::Invalid(message)) => (LogLevel::Warn, format!("invalid: {message}")),
@@ -70,7 +72,7 @@ impl Core {
         let client = summary.client.as_deref().unwrap_or("-");
         // Debug formatting quotes and escapes what clients chose (newlines cannot forge lines).
         let line = format!(
-            "push store={:?} conn={conn} request={id:?} client={client:?} events={} head={} result={result}",
+            "push store={:?} conn={caller} request={id:?} client={client:?} events={} head={} result={result}",
             self.store_id, summary.events, self.state.head
         );
         host.log(level, &line);
@@ -83,7 +85,7 @@ impl Core {
     fn push(
         &mut self,
         host: &mut dyn Host,
-        conn: u64,
+        caller: Caller,
         payload: Option<&RawValue>,
         what: &str,
         summary: &mut PushSummary,
@@ -98,9 +100,11 @@ impl Core {
                 return Err(error);
             }
         };
-        // `admit` records its own rejections (hook, storage).
-        self.admit(host, &rows, conn, None, started).map_err(|e| match e {
+        // `admit` records its own rejections (hook, head moved, storage).
+        let provided = rows.first().map_or(0, |r| r.parent_seq_num);
+        self.admit(host, &rows, caller, None, started).map_err(|e| match e {
             AdmitError::Hook(message) => RequestError::HookRejected { message, stage: "onPush" },
+            AdmitError::HeadMoved(head) => RequestError::ServerAhead { head, provided },
             AdmitError::Storage(message) => RequestError::Storage { message, stage: "insert" },
         })
     }
@@ -120,7 +124,7 @@ impl Core {
         if req.batch.is_empty() {
             return Ok(None);
         }
-        let limit = host.max_push_events() as usize;
+        let limit = self.settings.max_push_events as usize;
         if req.batch.len() > limit {
             return Err(RequestError::BatchTooLarge { size: req.batch.len(), limit });
         }

@@ -1,7 +1,7 @@
 //! An in-memory [`Host`]: for unit tests and fuzzing of the sync logic without wasmtime.
 //! Appends are atomic and head-guarded like the real storage.
 
-use crate::host::{EventRow, HookKinds, Host, LogLevel, StoreState, Telemetry};
+use crate::host::{AppendError, Caller, EventRow, HookKinds, Host, LogLevel, Settings, StoreState, Telemetry};
 use std::collections::HashMap;
 
 #[derive(Default)]
@@ -28,8 +28,8 @@ pub struct MemHost {
     pub reject_event_name: Option<String>,
     /// on-pull rejects pulls from this cursor.
     pub reject_pull_cursor: Option<i64>,
-    /// Every batch the after-push hook saw: (conn, seqNums).
-    pub after_pushes: Vec<(u64, Vec<i64>)>,
+    /// Every batch the after-push hook saw: (caller, seqNums).
+    pub after_pushes: Vec<(Caller, Vec<i64>)>,
     /// The wall clock, in milliseconds since the Unix epoch; tests set it.
     pub now_millis: i64,
     /// The monotonic clock in microseconds; each reading advances it by one.
@@ -81,21 +81,21 @@ impl Host for MemHost {
         Ok(StoreState { head: s.head, backend_id: s.backend_id.clone() })
     }
 
-    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), String> {
+    fn append_batch(&mut self, store_id: &str, expected_head: i64, events: &[EventRow]) -> Result<(), AppendError> {
         if std::mem::take(&mut self.fail_next_append) {
-            return Err("injected storage failure".into());
+            return Err(AppendError::Storage("injected storage failure".into()));
         }
-        let s = self.stores.get_mut(store_id).ok_or("unknown store")?;
+        let s = self.stores.get_mut(store_id).ok_or_else(|| AppendError::Storage("unknown store".into()))?;
         if s.head != expected_head {
-            return Err(format!("head is {}, expected {expected_head}", s.head));
+            return Err(AppendError::HeadMoved(s.head));
         }
         let mut prev = s.events.last().map_or(0, |e| e.seq_num);
         for e in events {
             if e.seq_num <= prev {
-                return Err(format!("seqNum {} is not above {prev}", e.seq_num));
+                return Err(AppendError::Storage(format!("seqNum {} is not above {prev}", e.seq_num)));
             }
             if e.event_id.as_ref().is_some_and(|id| s.ids.contains_key(id)) {
-                return Err("duplicate event id".into());
+                return Err(AppendError::Storage("duplicate event id".into()));
             }
             prev = e.seq_num;
         }
@@ -149,30 +149,30 @@ impl Host for MemHost {
 
     fn log(&mut self, _level: LogLevel, _message: &str) {}
 
-    fn max_push_events(&mut self) -> u32 {
-        self.max_push_events
+    fn settings(&mut self) -> Settings {
+        Settings { max_push_events: self.max_push_events }
     }
 
     fn hooks_loaded(&mut self) -> HookKinds {
         self.hooks
     }
 
-    fn on_push_hook(&mut self, _conn: u64, rows: &[EventRow]) -> Result<(), String> {
+    fn on_push_hook(&mut self, _caller: Caller, rows: &[EventRow]) -> Result<(), String> {
         match &self.reject_event_name {
             Some(bad) if rows.iter().any(|r| &r.name == bad) => Err(format!("event {bad} is not allowed")),
             _ => Ok(()),
         }
     }
 
-    fn on_pull_hook(&mut self, _conn: u64, cursor: i64, _live: bool) -> Result<(), String> {
+    fn on_pull_hook(&mut self, _caller: Caller, cursor: i64, _live: bool) -> Result<(), String> {
         match self.reject_pull_cursor {
             Some(c) if c == cursor => Err(format!("pulls from {c} are not allowed")),
             _ => Ok(()),
         }
     }
 
-    fn after_push_hook(&mut self, conn: u64, rows: &[EventRow]) {
-        self.after_pushes.push((conn, rows.iter().map(|r| r.seq_num).collect()));
+    fn after_push_hook(&mut self, caller: Caller, rows: &[EventRow]) {
+        self.after_pushes.push((caller, rows.iter().map(|r| r.seq_num).collect()));
     }
 
     fn now_millis(&mut self) -> i64 {
@@ -248,7 +248,7 @@ mod tests {
         assert!(frames.contains("HookRejected") && frames.contains("event forbidden is not allowed"), "{frames}");
         assert_eq!(sync.head(), 2);
         assert_eq!(host.stores["s"].events.len(), 2);
-        assert_eq!(host.after_pushes, vec![(1, vec![1, 2])]);
+        assert_eq!(host.after_pushes, vec![(Caller::Connection(1), vec![1, 2])]);
     }
 
     #[test]

@@ -224,3 +224,23 @@ fn created_at_and_backend_ids_come_from_the_host() {
     assert_eq!(created, vec!["2026-11-26T18:53:10.284Z", "2026-11-26T18:53:11.284Z"]);
     assert_eq!(chunk["values"][0]["backendId"], "useandom-26T198340PX7");
 }
+
+#[test]
+fn a_head_moved_by_another_writer_fails_the_push_with_the_new_head() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("a", events(1, 1), None));
+    // Another node appends seqNum 2 behind this instance's back.
+    let mut moved = w.host.stores[STORE].events[0].clone();
+    (moved.seq_num, moved.parent_seq_num) = (2, 1);
+    let store = w.host.stores.get_mut(STORE).expect("store");
+    store.events.push(moved);
+    store.head = 2;
+    w.send(1, push("b", events(2, 2), None));
+    w.send(1, push("c", events(3, 3), None));
+    let frames = w.to(1);
+    assert!(is_push_ack(&frames[0]));
+    assert_eq!(error(&frames[1]), &json!({ "minimumExpectedNum": 2, "providedNum": 1, "_tag": "ServerAheadError" }));
+    assert!(is_push_ack(&frames[2]), "the instance continues from the head it learned: {}", frames[2]);
+    assert_eq!(w.sync.head(), 3);
+}

@@ -6,7 +6,7 @@ use crate::chunks::{split_into_chunks, PullStream, MAX_EVENTS_PER_CHUNK};
 use crate::core::Core;
 use crate::encode;
 use crate::errors::RequestError;
-use crate::host::{Host, LogLevel, Telemetry};
+use crate::host::{Caller, Host, LogLevel, Telemetry};
 use crate::wire::{self, PullPayload};
 use serde_json::value::RawValue;
 
@@ -31,14 +31,14 @@ impl Core {
     fn parse_pull(
         &self,
         host: &mut dyn Host,
-        conn: u64,
+        caller: Caller,
         payload: Option<&RawValue>,
         what: &str,
     ) -> Result<(PullPayload, i64), RequestError> {
         let req: PullPayload = wire::parse_payload(payload, what).map_err(RequestError::Invalid)?;
         let cursor = self.pull_cursor(&req)?;
         if self.hooks.on_pull {
-            host.on_pull_hook(conn, cursor, req.live)
+            host.on_pull_hook(caller, cursor, req.live)
                 .map_err(|message| RequestError::HookRejected { message, stage: "onPull" })?;
         }
         Ok((req, cursor))
@@ -66,7 +66,7 @@ impl Core {
         id: &str,
         payload: Option<&RawValue>,
     ) -> Result<(), RequestError> {
-        let (req, cursor) = self.parse_pull(host, conn, payload, "SyncWsRpc.Pull")?;
+        let (req, cursor) = self.parse_pull(host, Caller::Connection(conn), payload, "SyncWsRpc.Pull")?;
         let Some(state) = self.conns.get(&conn) else { return Ok(()) };
         if state.pulls.iter().any(|p| p.request_id == id) {
             return Err(RequestError::Invalid(format!("request id {id} is already running a pull")));
@@ -90,7 +90,7 @@ impl Core {
     /// A non-streaming pull (HTTP transport): every chunk, then `Exit`, without Acks.
     pub(crate) fn http_pull(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> Vec<String> {
         let mut run = || -> Result<Vec<String>, RequestError> {
-            let (_, cursor) = self.parse_pull(host, 0, payload, "SyncHttpRpc.Pull")?;
+            let (_, cursor) = self.parse_pull(host, Caller::HttpRequest, payload, "SyncHttpRpc.Pull")?;
             let mut stream = self.new_stream(host, id, cursor, false)?;
             let mut frames = Vec::new();
             while !stream.caught_up {

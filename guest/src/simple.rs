@@ -3,7 +3,7 @@
 //! ISO timestamp, `limit`), `ack`, and `events` broadcasts. Same store, same log.
 
 use crate::core::{AdmitError, Core};
-use crate::host::{EventRow, Host, Telemetry};
+use crate::host::{Caller, EventRow, Host, PushRejection, Telemetry};
 use crate::simple_wire::{ack_message, error_message, events_message};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -93,20 +93,20 @@ impl Core {
         let msg: PushMsg<'_> = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
-                host.record(Telemetry::PushRejected("invalid-payload"));
+                host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
                 return host.send(conn, &error_message("invalid_message", &format!("push: {e}")));
             }
         };
-        let limit = (host.max_push_events() as usize).min(MAX_EVENTS_PER_PUSH);
+        let limit = (self.settings.max_push_events as usize).min(MAX_EVENTS_PER_PUSH);
         if msg.events.is_empty() || msg.events.len() > limit {
-            host.record(Telemetry::PushRejected("invalid-payload"));
+            host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
             let m = format!("push needs 1 to {limit} events, got {}", msg.events.len());
             return host.send(conn, &error_message("invalid_message", &m));
         }
         if let Some(bad) =
             msg.events.iter().find(|e| e.id.is_empty() || e.id.len() > MAX_EVENT_ID_LEN || e.kind.is_empty())
         {
-            host.record(Telemetry::PushRejected("invalid-payload"));
+            host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
             let m = format!("event {:?}: id must be 1 to {MAX_EVENT_ID_LEN} bytes and type non-empty", bad.id);
             return host.send(conn, &error_message("invalid_message", &m));
         }
@@ -145,9 +145,13 @@ impl Core {
             seq_nums.push(seq);
         }
         if !rows.is_empty() {
-            match self.admit(host, &rows, conn, Some(conn), started) {
+            match self.admit(host, &rows, Caller::Connection(conn), Some(conn), started) {
                 Ok(()) => {}
                 Err(AdmitError::Hook(m)) => return host.send(conn, &error_message("rejected", &m)),
+                Err(AdmitError::HeadMoved(head)) => {
+                    let m = format!("the store moved on to seqNum {head} meanwhile; push again");
+                    return host.send(conn, &error_message("conflict", &m));
+                }
                 Err(AdmitError::Storage(e)) => return host.send(conn, &error_message("storage_error", &e)),
             }
         }
@@ -185,7 +189,7 @@ impl Core {
             }
         };
         if self.hooks.on_pull {
-            if let Err(m) = host.on_pull_hook(conn, cursor, false) {
+            if let Err(m) = host.on_pull_hook(Caller::Connection(conn), cursor, false) {
                 return host.send(conn, &error_message("rejected", &m));
             }
         }

@@ -7,4 +7,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use livestore::sync::types::{ConnectionInfo, EventRow, LogLevel, Protocol, StoreState, TelemetryEvent};
+pub use livestore::sync::types::{
+    AppendError, Caller, ConnectionInfo, EventRow, LogLevel, Protocol, PushRejection, Settings, StoreState,
+    TelemetryEvent,
+};

@@ -4,7 +4,7 @@
 
 use crate::store_id::validate_store_id;
 use crate::table_names::{quote_ident, unclaimed_table_name, warn_about_shared_tables};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +16,31 @@ pub use crate::table_names::FORMAT_VERSION;
 /// (`eventId` is the client's own event id of the simple protocol, kept in
 /// `livestore_sync_event_ids`).
 pub use crate::bindings::EventRow as Row;
+
+/// Why an append wrote nothing.
+#[derive(Debug)]
+pub enum AppendError {
+    /// The stored head is not the expected one (another writer moved it); it is now this.
+    HeadMoved(i64),
+    Storage(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AppendError {
+    fn from(e: anyhow::Error) -> Self {
+        AppendError::Storage(e)
+    }
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::HeadMoved(head) => write!(f, "the stored head moved to {head}; batch not written"),
+            AppendError::Storage(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for AppendError {}
 
 /// Durability of a commit. `Normal` (WAL + synchronous=NORMAL) survives a process crash
 /// (`kill -9`); `Full` also survives power loss, at the cost of an fsync per push.
@@ -134,28 +159,20 @@ impl Db {
 
     /// Append `rows` and move the head to the last row's seqNum in one transaction,
     /// only if the stored head is still `expected_head`.
-    pub fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<()> {
+    pub fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError> {
         let Some(last) = rows.last() else {
             return Ok(());
         };
         let table = self.table_for(store_id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
         let head: i64 = tx
-            .prepare_cached("SELECT currentHead FROM context_7 WHERE storeId = ?1")?
-            .query_row([store_id], |r| r.get(0))
+            .prepare_cached("SELECT currentHead FROM context_7 WHERE storeId = ?1")
+            .and_then(|mut s| s.query_row([store_id], |r| r.get(0)))
             .context("reading the stored head")?;
         if head != expected_head {
-            bail!("stored head is {head}, expected {expected_head}; batch not written");
+            return Err(AppendError::HeadMoved(head));
         }
-        insert_rows(&tx, &table, store_id, rows)?;
-        tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
-            .execute(params![last.seq_num, store_id])?;
-        tx.prepare_cached(
-            "UPDATE livestore_sync_stores SET lastSyncAt = ?1, totalEvents = totalEvents + ?2 WHERE storeId = ?3",
-        )?
-        .execute(params![last.created_at, rows.len() as i64, store_id])?;
-        tx.commit().context("committing the batch")?;
-        Ok(())
+        write_batch(tx, &table, store_id, rows, last).map_err(AppendError::Storage)
     }
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
@@ -206,6 +223,19 @@ impl Db {
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("reading events")
     }
+}
+
+/// The rows and the new head of an admitted batch, in the caller's transaction, committed.
+fn write_batch(tx: rusqlite::Transaction<'_>, table: &str, store_id: &str, rows: &[Row], last: &Row) -> Result<()> {
+    insert_rows(&tx, table, store_id, rows)?;
+    tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
+        .execute(params![last.seq_num, store_id])?;
+    tx.prepare_cached(
+        "UPDATE livestore_sync_stores SET lastSyncAt = ?1, totalEvents = totalEvents + ?2 WHERE storeId = ?3",
+    )?
+    .execute(params![last.created_at, rows.len() as i64, store_id])?;
+    tx.commit().context("committing the batch")?;
+    Ok(())
 }
 
 /// Insert event rows (and their client event ids) inside the caller's transaction.

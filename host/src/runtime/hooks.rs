@@ -3,13 +3,16 @@
 
 use super::state::HostState;
 use crate::bindings::livestore::sync::hooks::{HookKinds, Host};
-use crate::bindings::EventRow;
+use crate::bindings::{Caller, EventRow};
 use crate::hooks::{HookContext, HookEvent, HookFn, HookPullRequest};
 
 impl HostState {
-    /// What hooks learn about `conn`; without a URL `clientId`, the batch's client is the one.
-    fn hook_context(&self, conn: u64, batch: &[EventRow]) -> HookContext {
-        let ctx = if conn == 0 { self.http_context.as_ref() } else { self.hook_contexts.get(&conn) };
+    /// What hooks learn about `caller`; without a URL `clientId`, the batch's client is the one.
+    fn hook_context(&self, caller: Caller, batch: &[EventRow]) -> HookContext {
+        let ctx = match caller {
+            Caller::Connection(conn) => self.hook_contexts.get(&conn),
+            Caller::HttpRequest => self.http_context.as_ref(),
+        };
         let mut ctx = ctx.cloned().unwrap_or_default();
         if ctx.client_id.is_none() {
             ctx.client_id = batch.first().map(|e| e.client_id.clone());
@@ -46,21 +49,21 @@ impl Host for HostState {
         kinds
     }
 
-    fn on_push(&mut self, conn: u64, batch: Vec<EventRow>) -> Result<(), String> {
+    fn on_push(&mut self, caller: Caller, batch: Vec<EventRow>) -> Result<(), String> {
         let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
-        let ctx = self.hook_context(conn, &batch);
+        let ctx = self.hook_context(caller, &batch);
         let events: Vec<HookEvent> = batch.iter().map(hook_event).collect();
         hooks.on_push(&ctx, &events).map_err(|e| e.message())
     }
 
-    fn on_pull(&mut self, conn: u64, cursor: i64, live: bool) -> Result<(), String> {
+    fn on_pull(&mut self, caller: Caller, cursor: i64, live: bool) -> Result<(), String> {
         let Some(hooks) = self.io.hooks.clone() else { return Ok(()) };
-        hooks.on_pull(&self.hook_context(conn, &[]), HookPullRequest { cursor, live }).map_err(|e| e.message())
+        hooks.on_pull(&self.hook_context(caller, &[]), HookPullRequest { cursor, live }).map_err(|e| e.message())
     }
 
-    fn after_push(&mut self, conn: u64, batch: Vec<EventRow>) {
+    fn after_push(&mut self, caller: Caller, batch: Vec<EventRow>) {
         let Some(hooks) = self.io.hooks.clone() else { return };
-        let ctx = self.hook_context(conn, &batch);
+        let ctx = self.hook_context(caller, &batch);
         let created_at = batch.first().map(|e| e.created_at.clone()).unwrap_or_default();
         hooks.after_push(ctx, batch.iter().map(hook_event).collect(), created_at);
     }

@@ -1,13 +1,15 @@
 //! The embedded sync component under wasmtime: engine, compiled component (cached on disk),
 //! linker, and per-store instances. Each imported WIT interface is implemented in a file of
-//! its own (`storage.rs`, `connections.rs`, `hooks.rs`, `host.rs`).
+//! its own (`storage.rs`, `connections.rs`, `auth.rs`, `telemetry.rs`, `config.rs`, `hooks.rs`).
 
+mod auth;
 mod cache;
+mod config;
 mod connections;
 mod hooks;
-mod host;
 mod state;
 mod storage;
+mod telemetry;
 
 use crate::bindings::{ConnectionInfo, SyncComponent, SyncComponentPre};
 use crate::hooks::HookContext;
@@ -127,7 +129,7 @@ impl StoreInstance {
         }
         self.bindings
             .livestore_sync_handler()
-            .call_http_request(&mut self.store, store_id, payload, body)
+            .call_http_request(&mut self.store, store_id, body)
             .map_err(anyhow::Error::from)
     }
 

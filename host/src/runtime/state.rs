@@ -26,7 +26,7 @@ pub struct HostState {
     pub(super) io: Arc<ShardIo>,
     /// What hooks learn about each connection (kept from `opened`).
     pub(super) hook_contexts: HashMap<u64, HookContext>,
-    /// The HTTP-transport request being handled (conn 0).
+    /// The HTTP-transport request being handled (`caller::http-request`).
     pub(super) http_context: Option<HookContext>,
 }
 

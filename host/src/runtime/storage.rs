@@ -2,8 +2,9 @@
 
 use super::state::HostState;
 use crate::bindings::livestore::sync::storage::Host;
-use crate::bindings::{EventRow, StoreState};
+use crate::bindings::{AppendError, EventRow, StoreState};
 use crate::lock::lock;
+use crate::storage;
 
 impl Host for HostState {
     fn init_store(&mut self, store_id: String, fresh_backend_id: String) -> Result<StoreState, String> {
@@ -12,8 +13,11 @@ impl Host for HostState {
         Ok(StoreState { head, backend_id })
     }
 
-    fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), String> {
-        lock(&self.io.db).append_batch(&store_id, expected_head, &events).map_err(|e| format!("{e:#}"))
+    fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), AppendError> {
+        lock(&self.io.db).append_batch(&store_id, expected_head, &events).map_err(|e| match e {
+            storage::AppendError::HeadMoved(head) => AppendError::HeadMoved(head),
+            storage::AppendError::Storage(e) => AppendError::StorageFailed(format!("{e:#}")),
+        })
     }
 
     fn find_event_ids(&mut self, store_id: String, ids: Vec<String>) -> Result<Vec<Option<i64>>, String> {
