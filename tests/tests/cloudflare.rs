@@ -293,6 +293,8 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
         std::fs::copy(cloudflare_dir().join(file), cf.join(file))?;
     }
     std::os::unix::fs::symlink(cloudflare_dir().join("node_modules"), cf.join("node_modules"))?;
+    // The build reads the component's WIT package version from the repository's wit/.
+    std::os::unix::fs::symlink(repo_root().join("wit"), cf.join("..").join("wit"))?;
     let specs = format!(
         "static-token={},allowlist={},hostile={}",
         hook_wasm("static_token")?.display(),
