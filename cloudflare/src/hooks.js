@@ -10,6 +10,7 @@
 import { HOOKS } from '../gen/hooks.js'
 import { wasiImports } from './component.js'
 import * as http from '@bytecodealliance/preview2-shim/http'
+import { scratchSetError } from './scratch.js'
 
 const IFACE = {
   validatePayload: 'livestore:hooks/validate-payload@0.1.0',
@@ -18,7 +19,6 @@ const IFACE = {
   afterPush: 'livestore:hooks/after-push@0.1.0',
 }
 const MAX_OUTPUT = 16 << 10
-const SCRATCH = { key: 256, value: 4096, keys: 1024 }
 
 /** A component's `result` error (jco throws it as a ComponentError carrying `payload`). */
 const isRejection = (e) => e !== null && typeof e === 'object' && 'payload' in e && !(e instanceof WebAssembly.RuntimeError)
@@ -82,19 +82,9 @@ export class HookRunner {
           return entry.value
         },
         set: (key, value, ttlMs) => {
-          // Limits in UTF-8 bytes, and expired keys purged before a full space refuses, as natively.
-          if (new TextEncoder().encode(key).length > SCRATCH.key) {
-            return { tag: 'err', val: `scratch keys are at most ${SCRATCH.key} bytes` }
-          }
-          if (value.length > SCRATCH.value) return { tag: 'err', val: `scratch values are at most ${SCRATCH.value} bytes` }
           const space = this.space(hook, current.store)
-          if (space.size >= SCRATCH.keys && !space.has(key)) {
-            const now = Date.now()
-            for (const [k, entry] of space) if (entry.expires !== null && entry.expires <= now) space.delete(k)
-            if (space.size >= SCRATCH.keys) {
-              return { tag: 'err', val: `scratch space full (${SCRATCH.keys} keys per hook and store)` }
-            }
-          }
+          const refused = scratchSetError(space, key, value)
+          if (refused !== null) return { tag: 'err', val: refused }
           space.set(key, { value: new Uint8Array(value), expires: ttlMs === undefined ? null : Date.now() + Number(ttlMs) })
           return { tag: 'ok', val: undefined }
         },

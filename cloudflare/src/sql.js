@@ -1,7 +1,10 @@
-// The storage layout both homes share (`@livestore/sync-cf`'s format 7, plus livestore-sync's own
-// metadata tables), as SQL text. Store ids are always bound as parameters; the only
-// identifiers built are event-log table names from `referenceTableName` /
-// `encodedTableName` below (the same functions as host/src/storage.rs), always quoted.
+// The storage layout both homes share: the DDL and the table-name claim come from
+// schema/sqlite.sql (via gen/schema.js); the queries below are this home's. Store ids are always
+// bound as parameters; the only identifiers built are event-log table names from
+// `referenceTableName` / `encodedTableName` (checked against schema/vectors.json, like the
+// Rust in host/src/table_names.rs), always quoted.
+
+import { EVENT_LOG_TABLE } from '../gen/schema.js'
 
 export const FORMAT_VERSION = 7
 
@@ -19,30 +22,11 @@ export const encodedTableName = (storeId) =>
 
 export const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`
 
-export const METADATA_DDL = [
-  `CREATE TABLE IF NOT EXISTS "context_7" ("storeId" text primary key, "currentHead" integer not null, "backendId" text not null) strict`,
-  `CREATE TABLE IF NOT EXISTS livestore_sync_stores (storeId TEXT PRIMARY KEY, tableName TEXT NOT NULL UNIQUE, formatVersion INTEGER NOT NULL, createdAt TEXT NOT NULL, lastSyncAt TEXT, totalEvents INTEGER NOT NULL DEFAULT 0) STRICT`,
-  `CREATE TABLE IF NOT EXISTS livestore_sync_event_ids (storeId TEXT NOT NULL, eventId TEXT NOT NULL, seqNum INTEGER NOT NULL, PRIMARY KEY (storeId, eventId)) STRICT, WITHOUT ROWID`,
-  `CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum)`,
-  `CREATE INDEX IF NOT EXISTS livestore_sync_stores_table_nocase ON livestore_sync_stores (tableName COLLATE NOCASE)`,
-]
+export { METADATA_DDL, CLAIM_TABLE } from '../gen/schema.js'
 
-export const eventLogDdl = (table) =>
-  `CREATE TABLE IF NOT EXISTS ${table} ("seqNum" integer primary key, "parentSeqNum" integer not null, "name" text not null, "args" text, "createdAt" text not null, "clientId" text not null, "sessionId" text not null) strict`
+export const eventLogDdl = (table) => EVENT_LOG_TABLE.replace('{table}', () => table)
 
 export const SELECT_TABLE = 'SELECT tableName FROM livestore_sync_stores WHERE storeId = ?'
-/**
- * Claim a table name for a store (binds: storeId, name, writtenByReference 0|1) in one
- * statement, so claims from other stores' objects cannot both win. The `@livestore/sync-cf` name is
- * kept only when nothing can share it: no store has claimed it and no table by that name
- * exists, compared as SQLite compares identifiers (ASCII case-insensitively), unless the store
- * itself was written by `@livestore/sync-cf` (that table is its own). Claimed when
- * `meta.changes` / `rowsWritten` is 1.
- */
-export const CLAIM_TABLE =
-  "INSERT OR IGNORE INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) SELECT ?1, ?2, 7, strftime('%Y-%m-%dT%H:%M:%fZ','now') " +
-  'WHERE NOT EXISTS (SELECT 1 FROM livestore_sync_stores WHERE tableName = ?2 COLLATE NOCASE) ' +
-  'AND (?3 OR NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?2 COLLATE NOCASE))'
 export const SELECT_CONTEXT = 'SELECT currentHead, backendId FROM context_7 WHERE storeId = ?'
 export const INSERT_CONTEXT = 'INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?, ?, ?)'
 export const SET_HEAD = 'UPDATE context_7 SET currentHead = ? WHERE storeId = ?'

@@ -13,8 +13,11 @@ pub mod edge;
 pub mod hooks;
 pub mod lock;
 pub mod runtime;
+pub mod schema;
 pub mod server;
 pub mod shard;
+#[cfg(test)]
+mod shared_rules_tests;
 pub mod storage;
 pub mod store_admin;
 pub mod store_id;

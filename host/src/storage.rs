@@ -3,7 +3,7 @@
 //! store-id → table mapping and its sync metadata.
 
 use crate::store_id::validate_store_id;
-use crate::table_names::{quote_ident, unclaimed_table_name, warn_about_shared_tables};
+use crate::table_names::{claim_table_name, quote_ident, warn_about_shared_tables};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
@@ -67,26 +67,12 @@ impl Db {
             Durability::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS \"context_7\" (\"storeId\" text primary key, \"currentHead\" integer not null, \"backendId\" text not null) strict;
-             CREATE TABLE IF NOT EXISTS livestore_sync_stores (
-                storeId TEXT PRIMARY KEY,
-                tableName TEXT NOT NULL UNIQUE,
-                formatVersion INTEGER NOT NULL,
-                createdAt TEXT NOT NULL,
-                lastSyncAt TEXT,
-                totalEvents INTEGER NOT NULL DEFAULT 0
-             ) STRICT;
-             CREATE TABLE IF NOT EXISTS livestore_sync_event_ids (
-                storeId TEXT NOT NULL,
-                eventId TEXT NOT NULL,
-                seqNum INTEGER NOT NULL,
-                PRIMARY KEY (storeId, eventId)
-             ) STRICT, WITHOUT ROWID;
-             CREATE UNIQUE INDEX IF NOT EXISTS livestore_sync_event_ids_seq ON livestore_sync_event_ids (storeId, seqNum);
-             CREATE INDEX IF NOT EXISTS livestore_sync_stores_table_nocase ON livestore_sync_stores (tableName COLLATE NOCASE);
-             CREATE TABLE IF NOT EXISTS livestore_sync_health (id INTEGER PRIMARY KEY, checkedAt TEXT NOT NULL) STRICT;",
-        )
+        conn.execute_batch(crate::schema::metadata())
+            .and_then(|()| {
+                conn.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS livestore_sync_health (id INTEGER PRIMARY KEY, checkedAt TEXT NOT NULL) STRICT",
+                )
+            })
         .context("creating metadata tables")?;
         warn_about_shared_tables(&conn)?;
         Ok(Db { conn, tables: HashMap::new() })
@@ -115,19 +101,10 @@ impl Db {
             .optional()?;
         let name = match existing {
             Some(name) => name,
-            None => {
-                let name = unclaimed_table_name(&tx, store_id)?;
-                tx.execute(
-                    "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-                    params![store_id, name, FORMAT_VERSION],
-                )?;
-                name
-            }
+            None => claim_table_name(&tx, store_id)?,
         };
         let quoted = quote_ident(&name);
-        tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {quoted} (\"seqNum\" integer primary key, \"parentSeqNum\" integer not null, \"name\" text not null, \"args\" text, \"createdAt\" text not null, \"clientId\" text not null, \"sessionId\" text not null) strict"
-        ))?;
+        tx.execute_batch(&crate::schema::event_log_table(&quoted))?;
         tx.commit()?;
         self.tables.insert(store_id.to_string(), quoted.clone());
         Ok(quoted)

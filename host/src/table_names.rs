@@ -29,29 +29,19 @@ pub fn encoded_table_name(store_id: &str) -> String {
     format!("eventlog_{FORMAT_VERSION}_x-{hex}")
 }
 
-/// The event-log table a store without one gets. The `@livestore/sync-cf` name is kept when nothing can
-/// share it: no other store has claimed it and no table by that name exists, compared as SQLite
-/// compares identifiers (ASCII case-insensitively), unless the store itself was written by
-/// `@livestore/sync-cf` (it has a head but no claim yet: that table is its own). Otherwise the
-/// encoded name, which is one-to-one.
-pub(crate) fn unclaimed_table_name(tx: &rusqlite::Transaction<'_>, store_id: &str) -> Result<String> {
-    let found =
-        |sql: &str, param: &str| -> Result<bool> { Ok(tx.query_row(sql, [param], |_| Ok(())).optional()?.is_some()) };
-    let claimed =
-        |name: &str| found("SELECT 1 FROM livestore_sync_stores WHERE tableName = ?1 COLLATE NOCASE LIMIT 1", name);
-    let exists = |name: &str| found("SELECT 1 FROM sqlite_master WHERE name = ?1 COLLATE NOCASE LIMIT 1", name);
-    let reference = reference_table_name(store_id);
-    if !claimed(&reference)? {
-        let written_by_reference = found("SELECT 1 FROM context_7 WHERE storeId = ?1", store_id)?;
-        if written_by_reference || !exists(&reference)? {
-            return Ok(reference);
+/// Claim the event-log table of a store that has none, with the shared rule
+/// (`schema/sqlite.sql`, `claim_table`): `@livestore/sync-cf`'s name when nothing can share
+/// it, otherwise the encoded name, which is one-to-one.
+pub(crate) fn claim_table_name(tx: &rusqlite::Transaction<'_>, store_id: &str) -> Result<String> {
+    let written_by_reference =
+        tx.query_row("SELECT 1 FROM context_7 WHERE storeId = ?1", [store_id], |_| Ok(())).optional()?.is_some();
+    let candidates = [(reference_table_name(store_id), written_by_reference), (encoded_table_name(store_id), false)];
+    for (candidate, own) in candidates {
+        if tx.execute(crate::schema::claim_table(), rusqlite::params![store_id, candidate, own])? == 1 {
+            return Ok(candidate);
         }
     }
-    let encoded = encoded_table_name(store_id);
-    if claimed(&encoded)? || exists(&encoded)? {
-        bail!("no free event-log table name for store {store_id:?}: {encoded} is taken");
-    }
-    Ok(encoded)
+    bail!("no free event-log table name for store {store_id:?}: {} is taken", encoded_table_name(store_id))
 }
 
 pub(crate) fn quote_ident(name: &str) -> String {

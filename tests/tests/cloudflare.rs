@@ -293,8 +293,10 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
         std::fs::copy(cloudflare_dir().join(file), cf.join(file))?;
     }
     std::os::unix::fs::symlink(cloudflare_dir().join("node_modules"), cf.join("node_modules"))?;
-    // The build reads the component's WIT package version from the repository's wit/.
-    std::os::unix::fs::symlink(repo_root().join("wit"), cf.join("..").join("wit"))?;
+    // The build reads the WIT package version (wit/) and the shared SQL (schema/) from the repository.
+    for shared in ["wit", "schema"] {
+        std::os::unix::fs::symlink(repo_root().join(shared), cf.join("..").join(shared))?;
+    }
     let specs = format!(
         "static-token={},allowlist={},hostile={}",
         hook_wasm("static_token")?.display(),
@@ -353,5 +355,21 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
     ensure!(message.contains("must start from a cursor"), "on-pull runs too: {refused}");
     let (seqs, _) = c.pull_seq_nums(&store).await?;
     ensure!(seqs == vec![1, 2, 3], "{seqs:?}");
+    Ok(())
+}
+
+/// The worker's JavaScript copies of the shared rules (table names, store ids, tokens, scratch
+/// limits) agree with `schema/vectors.json`, which the Rust unit tests check natively.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_agrees_with_the_shared_rule_vectors() -> Result<()> {
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "test/"])
+        .current_dir(cloudflare_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("running node --test in cloudflare/")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success() && stdout.contains("pass 4"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }

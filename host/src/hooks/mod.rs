@@ -18,7 +18,14 @@ use std::sync::Arc;
 pub use after_push::AfterPushJob;
 pub use bindings::{HookEvent, HookPullRequest};
 use sandbox::Sandbox;
+#[cfg(test)]
+pub(crate) use scratch::Scratch;
 pub use types::{HookContext, HookError, HookFn, HookSettings};
+
+/// The scratch space's bounds: key bytes, value bytes, keys per hook and store.
+pub const fn scratch_limits() -> (usize, usize, usize) {
+    (scratch::MAX_KEY_BYTES, scratch::MAX_VALUE_BYTES, scratch::MAX_KEYS)
+}
 
 /// The loaded hooks, in `--hook` order.
 pub struct Hooks {
