@@ -4,13 +4,11 @@ use anyhow::{ensure, Context, Result};
 use livestore_sync_tests::*;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 
 fn cli(data_dir: &Path, args: &[&str]) -> Result<(bool, String, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
+    let out = binary::command(env!("CARGO_BIN_EXE_livestore-sync"))
         .args(args)
         .env("LIVESTORE_SYNC_DATA_DIR", data_dir)
-        .env_remove("AUTH_TOKEN")
         .current_dir(data_dir)
         .output()
         .context("running livestore-sync")?;
@@ -37,7 +35,7 @@ async fn pulled(c: &mut WsClient, store: &str) -> Result<Vec<Value>> {
 async fn cli_commands_on_a_real_data_file() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let mut server = TestServer::start_in(dir, Some(TOKEN)).await?;
+    let mut server = TestServer::builder().data_dir(dir).token(Some(TOKEN)).start().await?;
     let mut c = server.connect("src-store").await?;
     for start in (1..=250).step_by(50) {
         c.push("src-store", chain(start, start + 49), None).await?;
@@ -92,7 +90,7 @@ async fn cli_commands_on_a_real_data_file() -> Result<()> {
     let reset = ok(dir, &["reset", "src-store"])?;
     assert!(reset.contains("removed 250 events"), "{reset}");
 
-    let server = TestServer::start_in(dir, Some(TOKEN)).await?;
+    let server = TestServer::builder().data_dir(dir).token(Some(TOKEN)).start().await?;
     let mut c = server.connect("copy-store").await?;
     assert_eq!(pulled(&mut c, "copy-store").await?, original);
     let mut broken_client = server.connect("broken-store").await?;
@@ -113,7 +111,7 @@ async fn cli_errors_are_clear() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (success, _, stderr) = cli(tmp.path(), &["stores", "list"])?;
     assert!(!success && stderr.contains("no database"), "{stderr}");
-    let server = TestServer::start_in(tmp.path(), None).await?;
+    let server = TestServer::builder().data_dir(tmp.path()).token(None).start().await?;
     drop(server);
     let (success, _, stderr) = cli(tmp.path(), &["stores", "info", "missing"])?;
     assert!(!success && stderr.contains("does not exist"), "{stderr}");
@@ -128,30 +126,23 @@ async fn cli_errors_are_clear() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let config = livestore_sync::ServerConfig {
-        port: 0,
-        data_dir: tmp.path().to_path_buf(),
-        admin_secret: Some("admin-s3cret".into()),
-        shards: 1,
-        ..Default::default()
-    };
-    let server = livestore_sync::start(config).await?;
-    let ws = format!("ws://{}/?storeId=adm&transport=ws", server.local_addr());
+    let mut server =
+        TestServer::builder().token(None).config(|c| c.admin_secret = Some("admin-s3cret".into())).start().await?;
+    let ws = format!("ws://{}/?storeId=adm&transport=ws", server.addr);
     let mut c = WsClient::connect(&ws).await?;
     c.push("adm", chain(1, 3), None).await?;
     let (_, old_backend) = c.pull_seq_nums("adm").await?;
     let get = |auth: &str| format!("GET /admin/stores/adm HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
-    let (status, _) = http_request(server.local_addr(), &get("")).await?;
+    let (status, _) = http_request(server.addr, &get("")).await?;
     assert_eq!(status, 401);
-    let (status, _) = http_request(server.local_addr(), &get("Authorization: Bearer wrong\r\n")).await?;
+    let (status, _) = http_request(server.addr, &get("Authorization: Bearer wrong\r\n")).await?;
     assert_eq!(status, 401);
-    let (status, raw) = http_request(server.local_addr(), &get("Authorization: Bearer admin-s3cret\r\n")).await?;
+    let (status, raw) = http_request(server.addr, &get("Authorization: Bearer admin-s3cret\r\n")).await?;
     assert_eq!(status, 200, "{raw}");
     let info: Value = serde_json::from_str(raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default())?;
     assert_eq!((info["head"].clone(), info["eventCount"].clone()), (json!(3), json!(3)));
     let reset = "POST /admin/stores/adm/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    let (status, raw) = http_request(server.local_addr(), reset).await?;
+    let (status, raw) = http_request(server.addr, reset).await?;
     assert_eq!(status, 200, "{raw}");
     // Connected clients are told to reconnect; the old backend id is refused.
     assert_eq!(c.recv_close().await?, Some(1012));
@@ -162,25 +153,25 @@ async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result
     assert!(is_push_ack(&fresh), "{fresh}");
     // The LiveStore admin messages map to the same actions.
     let body = json!({ "_tag": "SyncMessage.AdminInfoRequest", "adminSecret": "admin-s3cret" }).to_string();
-    let (status, raw) = http_post(server.local_addr(), "/admin/stores/adm", &body).await?;
+    let (status, raw) = http_post(server.addr, "/admin/stores/adm", &body).await?;
     assert_eq!(status, 200, "{raw}");
     let info: Value = serde_json::from_str(&raw)?;
     assert_eq!(info["_tag"], "SyncMessage.AdminInfoResponse");
     assert_eq!(info["info"]["durableObjectId"], "adm");
     assert_eq!(info["info"]["store"]["head"], 1);
     let body = json!({ "_tag": "SyncMessage.AdminResetRoomRequest", "adminSecret": "wrong" }).to_string();
-    assert_eq!(http_post(server.local_addr(), "/admin/stores/adm", &body).await?.0, 401);
+    assert_eq!(http_post(server.addr, "/admin/stores/adm", &body).await?.0, 401);
     let body = json!({ "_tag": "SyncMessage.AdminResetRoomRequest", "adminSecret": "admin-s3cret" }).to_string();
-    let (status, raw) = http_post(server.local_addr(), "/admin/stores/adm", &body).await?;
+    let (status, raw) = http_post(server.addr, "/admin/stores/adm", &body).await?;
     assert_eq!(status, 200, "{raw}");
     assert!(raw.contains("SyncMessage.AdminResetRoomResponse"), "{raw}");
     let (status, _) = http_request(
-        server.local_addr(),
+        server.addr,
         "GET /admin/stores/nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nConnection: close\r\n\r\n",
     )
     .await?;
     assert_eq!(status, 404);
-    server.shutdown().await?;
+    server.stop().await?;
     Ok(())
 }
 
@@ -191,7 +182,12 @@ async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result
 async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let server = TestServer::start_with(dir, Some(TOKEN), |c| c.admin_secret = Some("admin-s3cret".into())).await?;
+    let server = TestServer::builder()
+        .data_dir(dir)
+        .token(Some(TOKEN))
+        .config(|c| c.admin_secret = Some("admin-s3cret".into()))
+        .start()
+        .await?;
     let ids = ["team/a b:Zo\u{eb} (1)", "-starts-with-dash", "Abc", "abc"];
     for (i, id) in ids.iter().enumerate() {
         let mut c = WsClient::connect(&sync_url(&server.ws_base(), id, TOKEN)).await?;

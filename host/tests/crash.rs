@@ -8,9 +8,8 @@ use livestore_sync_tests::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,41 +19,9 @@ fn random_below(n: u64) -> u64 {
     RandomState::new().hash_one(Instant::now()) % n.max(1)
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Result<Server> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
-        .args(["serve", "--port", "0", "--log-level", "info", "--auth-token", TOKEN, "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line =
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("server did not start")?;
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
-            return Ok(Server { child, addr });
-        }
-    }
+fn start(dir: &Path) -> Result<binary::Served> {
+    let bin = env!("CARGO_BIN_EXE_livestore-sync");
+    binary::serve(bin, dir, dir, &["--log-level", "info", "--auth-token", TOKEN], &[])
 }
 
 /// What one pusher saw acknowledged: seqNum → (name, args).
@@ -138,14 +105,14 @@ async fn trial(dir: &Path, acked: &Acked, graceful: bool) -> Result<()> {
     let mut tasks = Vec::new();
     for p in 0..3 {
         tasks.push(tokio::spawn(pusher(
-            server.addr.clone(),
+            server.addr.to_string(),
             STORES[0],
             format!("a{p}-{}", random_below(1 << 30)),
             acked.clone(),
         )));
     }
     tasks.push(tokio::spawn(pusher(
-        server.addr.clone(),
+        server.addr.to_string(),
         STORES[1],
         format!("b-{}", random_below(1 << 30)),
         acked.clone(),

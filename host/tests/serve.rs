@@ -3,60 +3,17 @@
 
 use anyhow::{bail, Context, Result};
 use livestore_sync_tests::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Served {
-    child: Child,
-    addr: std::net::SocketAddr,
-    log: std::sync::mpsc::Receiver<String>,
-}
+const BIN: &str = env!("CARGO_BIN_EXE_livestore-sync");
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        // A failed assertion must not leave a server behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<Served> {
+fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<binary::Served> {
     serve_env(dir, extra, &[])
 }
 
-fn serve_env(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Result<Served> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(extra)
-        .current_dir(dir)
-        .env_remove("AUTH_TOKEN")
-        .env("LIVESTORE_SYNC_LOG_FORMAT", "text")
-        .env("NO_COLOR", "1")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting livestore-sync serve")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line =
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("no 'listening' line")?;
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().parse()?;
-            return Ok(Served { child, addr, log: rx });
-        }
-    }
+fn serve_env(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Result<binary::Served> {
+    binary::serve(BIN, dir, &dir.join("data"), extra, envs)
 }
 
 fn wait_for_log(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Result<String> {
@@ -208,7 +165,7 @@ async fn a_store_id_pattern_refuses_other_ids() -> Result<()> {
         );
     }
     drop(served);
-    let out = Command::new(env!("CARGO_BIN_EXE_livestore-sync"))
+    let out = binary::command(BIN)
         .args(["serve", "--port", "0", "--store-id-pattern", "[a-", "--data-dir"])
         .arg(tmp.path().join("data"))
         .output()?;

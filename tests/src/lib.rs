@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod binary;
 pub mod conformance;
 pub mod hook_builds;
 pub mod workerd;
@@ -27,45 +28,69 @@ pub struct TestServer {
     _tmp: Option<tempfile::TempDir>,
 }
 
-impl TestServer {
-    /// A server requiring [`TOKEN`], on a fresh data directory.
-    pub async fn start() -> Result<TestServer> {
-        let tmp = tempfile::tempdir()?;
-        let dir = tmp.path().to_path_buf();
-        let mut s = Self::start_in(&dir, Some(TOKEN)).await?;
-        s._tmp = Some(tmp);
-        Ok(s)
+/// A change to the test server's configuration.
+type ConfigTweak = Box<dyn FnOnce(&mut ServerConfig) + Send>;
+
+/// How a [`TestServer`] starts: by default on a fresh data directory, requiring [`TOKEN`],
+/// with two shards.
+pub struct TestServerBuilder {
+    data_dir: Option<PathBuf>,
+    token: Option<String>,
+    tweaks: Vec<ConfigTweak>,
+}
+
+impl TestServerBuilder {
+    /// Use (and keep) this data directory instead of a fresh one.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
     }
 
-    pub async fn start_in(data_dir: &Path, token: Option<&str>) -> Result<TestServer> {
-        Self::start_with(data_dir, token, |_| {}).await
+    /// The auth token to require (`None`: an open server).
+    pub fn token(mut self, token: Option<&str>) -> Self {
+        self.token = token.map(str::to_string);
+        self
     }
 
-    /// A server on a fresh data directory, with `tweak` applied to the default test config.
-    pub async fn start_configured(tweak: impl FnOnce(&mut ServerConfig)) -> Result<TestServer> {
-        let tmp = tempfile::tempdir()?;
-        let dir = tmp.path().to_path_buf();
-        let mut s = Self::start_with(&dir, Some(TOKEN), tweak).await?;
-        s._tmp = Some(tmp);
-        Ok(s)
+    /// Change the test configuration.
+    pub fn config(mut self, tweak: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
     }
 
-    pub async fn start_with(
-        data_dir: &Path,
-        token: Option<&str>,
-        tweak: impl FnOnce(&mut ServerConfig),
-    ) -> Result<TestServer> {
+    pub async fn start(self) -> Result<TestServer> {
+        let (tmp, data_dir) = match self.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let tmp = tempfile::tempdir()?;
+                let dir = tmp.path().to_path_buf();
+                (Some(tmp), dir)
+            }
+        };
         let mut config = ServerConfig {
             port: 0,
-            data_dir: data_dir.to_path_buf(),
-            auth_token: token.map(str::to_string),
+            data_dir: data_dir.clone(),
+            auth_token: self.token,
             shards: 2,
             ..ServerConfig::default()
         };
-        tweak(&mut config);
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let server = livestore_sync::start(config).await?;
         let addr = server.local_addr();
-        Ok(TestServer { server: Some(server), addr, data_dir: data_dir.to_path_buf(), _tmp: None })
+        Ok(TestServer { server: Some(server), addr, data_dir, _tmp: tmp })
+    }
+}
+
+impl TestServer {
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder { data_dir: None, token: Some(TOKEN.to_string()), tweaks: Vec::new() }
+    }
+
+    /// A server requiring [`TOKEN`], on a fresh data directory.
+    pub async fn start() -> Result<TestServer> {
+        Self::builder().start().await
     }
 
     pub fn http_base(&self) -> String {

@@ -31,12 +31,14 @@ async fn server_with(
     }
     settings.vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>();
     tweak(&mut settings);
-    TestServer::start_configured(|c| {
-        c.auth_token = None;
-        c.hooks = settings;
-        c.forward_headers = vec!["x-tenant".into()];
-    })
-    .await
+    TestServer::builder()
+        .token(None)
+        .config(|c| {
+            c.hooks = settings;
+            c.forward_headers = vec!["x-tenant".into()];
+        })
+        .start()
+        .await
 }
 
 fn named(name: &str, seq: i64, parent: i64) -> Value {

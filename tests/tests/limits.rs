@@ -17,7 +17,7 @@ fn refused_status(result: Result<WsClient>) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_over_the_limit_closes_with_1009_and_the_server_keeps_serving() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.max_frame_bytes = 64 * 1024).await?;
+    let server = TestServer::builder().config(|c| c.max_frame_bytes = 64 * 1024).start().await?;
     let store = unique_store("big-frame");
     let mut c = server.connect(&store).await?;
     let huge = vec![
@@ -33,7 +33,7 @@ async fn a_frame_over_the_limit_closes_with_1009_and_the_server_keeps_serving() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_over_the_event_limit_is_rejected_whole() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.max_push_events = 50).await?;
+    let server = TestServer::builder().config(|c| c.max_push_events = 50).start().await?;
     let store = unique_store("many");
     let mut c = server.connect(&store).await?;
     let (_, rejected) = c.push(&store, chain(1, 51), None).await?;
@@ -48,7 +48,7 @@ async fn a_push_over_the_event_limit_is_rejected_whole() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_get_503_until_one_closes() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.max_connections = 2).await?;
+    let server = TestServer::builder().config(|c| c.max_connections = 2).start().await?;
     let store = unique_store("conns");
     let a = server.connect(&store).await?;
     let _b = server.connect(&store).await?;
@@ -67,7 +67,7 @@ async fn connections_over_the_limit_get_503_until_one_closes() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_and_active_ones_are_not() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.idle_timeout = Some(Duration::from_millis(700))).await?;
+    let server = TestServer::builder().config(|c| c.idle_timeout = Some(Duration::from_millis(700))).start().await?;
     let store = unique_store("idle");
     let mut idle = server.connect(&store).await?;
     let mut busy = server.connect(&store).await?;
@@ -86,11 +86,13 @@ async fn idle_connections_are_closed_and_active_ones_are_not() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_stores_are_evicted_and_reopened_from_storage() -> Result<()> {
-    let server = TestServer::start_configured(|c| {
-        c.shards = 1;
-        c.max_open_stores = 2;
-    })
-    .await?;
+    let server = TestServer::builder()
+        .config(|c| {
+            c.shards = 1;
+            c.max_open_stores = 2;
+        })
+        .start()
+        .await?;
     let stores: Vec<String> = (0..4).map(|i| unique_store(&format!("evict{i}"))).collect();
     let mut a = server.connect(&stores[0]).await?;
     let mut b = server.connect(&stores[1]).await?;
@@ -125,7 +127,7 @@ fn rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_puller_that_stops_reading_is_cut_off_without_stalling_others() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.max_queue_bytes = 512 * 1024).await?;
+    let server = TestServer::builder().config(|c| c.max_queue_bytes = 512 * 1024).start().await?;
     let store = unique_store("slow");
     let mut slow = server.connect(&store).await?;
     let mut fast = server.connect(&store).await?;
@@ -162,7 +164,8 @@ async fn a_live_puller_that_stops_reading_is_cut_off_without_stalling_others() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_outside_the_allowlist_are_refused() -> Result<()> {
-    let server = TestServer::start_configured(|c| c.allowed_origins = vec!["https://app.example".into()]).await?;
+    let server =
+        TestServer::builder().config(|c| c.allowed_origins = vec!["https://app.example".into()]).start().await?;
     let url = server.sync_url(&unique_store("origin"), TOKEN);
     assert_eq!(
         refused_status(WsClient::connect_with_headers(&url, &[("Origin", "https://evil.example")]).await),

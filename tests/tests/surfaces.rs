@@ -230,27 +230,19 @@ async fn http_transport_raw_requests() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_preflight_and_health() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let config = livestore_sync::ServerConfig {
-        port: 0,
-        data_dir: tmp.path().to_path_buf(),
-        cors: true,
-        shards: 1,
-        ..Default::default()
-    };
-    let server = livestore_sync::start(config).await?;
+    let mut server = TestServer::builder().token(None).config(|c| c.cors = true).start().await?;
     let req = "OPTIONS /?storeId=s&transport=http HTTP/1.1\r\nHost: x\r\nOrigin: http://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type,x-livestore-store-id\r\nConnection: close\r\n\r\n";
-    let (status, raw) = http_request(server.local_addr(), req).await?;
+    let (status, raw) = http_request(server.addr, req).await?;
     assert_eq!(status, 204, "{raw}");
     let lower = raw.to_ascii_lowercase();
     assert!(lower.contains("access-control-allow-origin: *"), "{raw}");
     assert!(lower.contains("access-control-allow-methods: get, post, options"), "{raw}");
     assert!(lower.contains("access-control-allow-headers: content-type,x-livestore-store-id"), "{raw}");
     let (status, raw) =
-        http_request(server.local_addr(), "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+        http_request(server.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     assert_eq!(status, 200, "{raw}");
     assert!(raw.to_ascii_lowercase().contains("access-control-allow-origin: *"));
-    server.shutdown().await?;
+    server.stop().await?;
     Ok(())
 }
 

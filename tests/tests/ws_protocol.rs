@@ -22,14 +22,14 @@ for_each_conformance_case!(native_cases);
 async fn events_and_backend_id_survive_a_restart() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let store = unique_store("restart");
-    let mut server = TestServer::start_in(tmp.path(), Some(TOKEN)).await?;
+    let mut server = TestServer::builder().data_dir(tmp.path()).token(Some(TOKEN)).start().await?;
     let mut c = server.connect(&store).await?;
     c.push(&store, chain(1, 5), None).await?;
     let (_, backend) = c.pull_seq_nums(&store).await?;
     server.stop().await?;
     assert!(c.recv_close().await.is_ok());
 
-    let server = TestServer::start_in(tmp.path(), Some(TOKEN)).await?;
+    let server = TestServer::builder().data_dir(tmp.path()).token(Some(TOKEN)).start().await?;
     let mut c = server.connect(&store).await?;
     let (seqs, backend_after) = c.pull_seq_nums(&store).await?;
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);

@@ -1,0 +1,66 @@
+//! The `livestore-sync` binary as a child process, for tests of the command itself (CLI,
+//! `serve`, crash safety). The binary's path comes from the calling test
+//! (`env!("CARGO_BIN_EXE_livestore-sync")` exists only in the host's own tests).
+
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// The binary with a clean environment: no inherited token, no colours.
+pub fn command(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("AUTH_TOKEN").env("NO_COLOR", "1").env("LIVESTORE_SYNC_LOG_FORMAT", "text");
+    cmd
+}
+
+/// A running `livestore-sync serve`, killed when dropped; `log` has its stdout lines.
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // A failed assertion must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `serve --port 0 --data-dir <data_dir> <extra…>` in `workdir` and wait for its
+/// "listening" line.
+pub fn serve(bin: &str, workdir: &Path, data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Result<Served> {
+    let mut child = command(bin)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .current_dir(workdir)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting livestore-sync serve")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("no 'listening' line")?;
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap_or_default().parse()?;
+            return Ok(Served { child, addr, log: rx });
+        }
+    }
+}
