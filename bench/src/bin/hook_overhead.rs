@@ -64,12 +64,14 @@ fn direct_calls(n: usize) -> Result<()> {
 }
 
 async fn pushes(label: &str, hooks: Option<HookSettings>, n: i64) -> Result<()> {
-    let server = TestServer::start_configured(|c| {
-        if let Some(h) = hooks {
-            c.hooks = h;
-        }
-    })
-    .await?;
+    let server = TestServer::builder()
+        .config(|c| {
+            if let Some(h) = hooks {
+                c.hooks = h;
+            }
+        })
+        .start()
+        .await?;
     let store = unique_store("hook-bench");
     let mut c = server.connect(&store).await?;
     let mut lat = Vec::with_capacity(n as usize);
