@@ -102,16 +102,16 @@ impl TestServer {
     }
 
     pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.addr)
+        self.endpoint().ws_base()
     }
 
     /// The URL the real client builds: payload JSON encoded twice.
     pub fn sync_url(&self, store_id: &str, token: &str) -> String {
-        sync_url(&self.ws_base(), store_id, token)
+        self.endpoint().sync_url(store_id, token)
     }
 
     pub async fn connect(&self, store_id: &str) -> Result<WsClient> {
-        WsClient::connect(&self.sync_url(store_id, TOKEN)).await
+        self.endpoint().connect(store_id).await
     }
 
     pub async fn stop(&mut self) -> Result<()> {
