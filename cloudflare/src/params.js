@@ -16,18 +16,42 @@ export function decodePayload(onceDecoded) {
 /** A store id is any non-empty UTF-8 string of at most this many bytes (as natively). */
 export const MAX_STORE_ID_BYTES = 1024
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const lossy = new TextDecoder('utf-8')
+
 /**
- * The last raw `storeId` value decoded byte-exactly: `{ ok }`, or `{ error }` when it is not
- * UTF-8 (`URLSearchParams` would replace the bytes with U+FFFD and merge different ids).
+ * The bytes of one form-urlencoded component (`+` is a space; a `%` not followed by two hex
+ * digits stays as it is), as the native server and `URLSearchParams` read it.
+ */
+function componentBytes(raw) {
+  const bytes = []
+  const text = new TextEncoder()
+  const chars = Array.from(raw) // code points, so a character outside the BMP stays whole
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]
+    const hex = chars.slice(i + 1, i + 3).join('')
+    if (c === '%' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16))
+      i += 2
+    } else {
+      bytes.push(...text.encode(c === '+' ? ' ' : c))
+    }
+  }
+  return new Uint8Array(bytes)
+}
+
+/**
+ * The last `storeId` value decoded byte-exactly: `{ ok }`, or `{ error }` when its bytes are
+ * not UTF-8 (`URLSearchParams` would replace them with U+FFFD and merge different ids).
  */
 function rawStoreId(search) {
   let found = null
   for (const pair of search.replace(/^\?/, '').split('&')) {
     const eq = pair.indexOf('=')
-    const key = eq < 0 ? pair : pair.slice(0, eq)
+    const key = lossy.decode(componentBytes(eq < 0 ? pair : pair.slice(0, eq)))
     if (key !== 'storeId') continue
     try {
-      found = { ok: decodeURIComponent(pair.slice(eq < 0 ? pair.length : eq + 1).replaceAll('+', ' ')) }
+      found = { ok: utf8.decode(componentBytes(eq < 0 ? '' : pair.slice(eq + 1))) }
     } catch {
       found = { error: 'invalid storeId: not valid UTF-8 once percent-decoded' }
     }

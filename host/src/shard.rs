@@ -253,7 +253,7 @@ impl ShardLoop {
                 // The instance caches head and backend id: drop it and disconnect its clients,
                 // who reconnect, get BackendIdMismatchError and re-sync.
                 self.drop_store(store_id, 1012, "store was reset");
-                tracing::info!(?store_id, removed, backend_id, "store reset");
+                tracing::info!(store_id = &**store_id, removed, backend_id, "store reset");
                 Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id }))
             }
         }
@@ -311,7 +311,7 @@ impl ShardLoop {
     /// The component trapped: its state is gone. Close the store's connections (clients
     /// reconnect and resync from storage) and drop the instance.
     fn fail_store(&mut self, store_id: &Arc<str>, error: anyhow::Error) {
-        tracing::error!(?store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
+        tracing::error!(store_id = &**store_id, error = %anyhow!(error), "sync component trapped; closing the store's connections");
         self.drop_store(store_id, 1011, "internal error in the sync component");
     }
 }

@@ -88,6 +88,10 @@ async fn json_logs_and_flags_override_the_environment() -> Result<()> {
         urlencode(&serde_json::json!({ "authToken": "from-flag" }).to_string())
     ))
     .await?;
+    // Fields keep their plain value in JSON (text logs quote and escape them).
+    let opened = wait_for_log(&served.log, "connection opened")?;
+    let v: serde_json::Value = serde_json::from_str(&opened).with_context(|| format!("not JSON: {opened}"))?;
+    assert_eq!(v["fields"]["store_id"], "j", "{opened}");
     c.push("j", chain(1, 1), None).await?;
     let line = wait_for_log(&served.log, r#"push store=\"j\""#)?;
     let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;

@@ -111,7 +111,7 @@ async fn validate_payload(
             let refusal = EdgeError::from(refusal);
             if let EdgeError::BadRequest(message) = &refusal {
                 metrics::counter!(CONNECTIONS_REFUSED, "reason" => "hook").increment(1);
-                tracing::info!(store_id, ?message, "a validate-payload hook refused the connection");
+                tracing::info!(store_id, reason = message.as_str(), "a validate-payload hook refused the connection");
             }
             Err(refusal)
         }

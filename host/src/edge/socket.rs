@@ -66,7 +66,7 @@ pub async fn accept(
     state.tracker.spawn(async move {
         let _slot = slot;
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
-        tracing::info!(conn, ?store_id, "connection opened");
+        tracing::info!(conn, store_id = &*store_id, "connection opened");
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
@@ -76,7 +76,7 @@ pub async fn accept(
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
-        tracing::info!(conn, ?store_id, "connection closed");
+        tracing::info!(conn, store_id = &*store_id, "connection closed");
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     });
     let mut res = Response::new(Full::new(Bytes::new()));
@@ -166,7 +166,7 @@ impl Pump {
                             Some(Ok(Message::Close(_))) | None => break,
                             Some(Ok(_)) => {}
                             Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                                tracing::info!(conn, ?store_id, error = %e, "closing a connection: frame too large");
+                                tracing::info!(conn, store_id = &*store_id, error = %e, "closing a connection: frame too large");
                                 out_tx.kill(1009, format!("frame too large: {e}"));
                                 break;
                             }
