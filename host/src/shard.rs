@@ -89,6 +89,9 @@ impl Shards {
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
             let db = Db::open(&db_path, config.durability)?;
+            if index == 0 {
+                db.warn_about_shared_tables()?;
+            }
             let io = Arc::new(ShardIo {
                 db: Mutex::new(db),
                 conns: Mutex::new(HashMap::new()),

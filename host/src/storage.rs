@@ -74,8 +74,13 @@ impl Db {
                 )
             })
         .context("creating metadata tables")?;
-        warn_about_shared_tables(&conn)?;
         Ok(Db { conn, tables: HashMap::new() })
+    }
+
+    /// Log every pair of stores that share one event-log table (see `table_names.rs`); the
+    /// server does this once at start.
+    pub fn warn_about_shared_tables(&self) -> Result<()> {
+        warn_about_shared_tables(&self.conn)
     }
 
     /// A real write (health check): fails when the database is read-only or the disk full.

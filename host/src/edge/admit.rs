@@ -72,15 +72,11 @@ pub async fn admit(
             true
         }
     };
-    validate_payload(state, store_id, params.payload_json(), req).await?;
+    let payload = params.payload_json();
+    let headers = forwarded_headers(req, &config.forward_headers);
+    validate_payload(state, store_id, &payload, &headers, req).await?;
     let protocol = if entry == Entry::Simple { Protocol::Simple } else { Protocol::Livestore };
-    let info = OpenInfo {
-        protocol,
-        authenticated,
-        client_id: params.client_id.clone(),
-        payload: params.payload_json(),
-        headers: forwarded_headers(req, &config.forward_headers),
-    };
+    let info = OpenInfo { protocol, authenticated, client_id: params.client_id.clone(), payload, headers };
     Ok(Admitted { store_id: store_id.to_string(), info })
 }
 
@@ -89,14 +85,16 @@ pub async fn admit(
 async fn validate_payload(
     state: &EdgeState,
     store_id: &str,
-    payload: Option<String>,
+    payload: &Option<String>,
+    forwarded: &[(String, String)],
     req: &Request<Incoming>,
 ) -> Result<(), EdgeError> {
     let Some(hooks) = state.hooks.clone().filter(|h| h.has(HookFn::ValidatePayload)) else {
         return Ok(());
     };
     // Hooks see the forwarded headers and Authorization (curl users send the token there).
-    let mut headers = forwarded_headers(req, &state.config.forward_headers);
+    let mut headers = forwarded.to_vec();
+    let payload = payload.clone();
     if let Some(auth) = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         if !headers.iter().any(|(k, _)| k == "authorization") {
             headers.push(("authorization".to_string(), auth.to_string()));
