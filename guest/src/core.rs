@@ -53,6 +53,24 @@ impl Core {
         Ok(Core { store_id: store_id.to_string(), state, conns: HashMap::new(), hooks, settings })
     }
 
+    /// Up to `limit` stored events after `cursor`. Stored `args` are inlined into frames as
+    /// they are, so text that is not JSON (edited outside the server) fails the read, naming
+    /// the event, instead of corrupting a frame.
+    pub(crate) fn read_stored(&self, host: &mut dyn Host, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String> {
+        let rows = host.read_after(&self.store_id, cursor, limit)?;
+        for row in &rows {
+            if let Some(args) = &row.args {
+                if serde_json::from_str::<serde::de::IgnoredAny>(args).is_err() {
+                    return Err(format!(
+                        "store {:?}: the stored args of event {} are not JSON (edited outside the server?)",
+                        self.store_id, row.seq_num
+                    ));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     pub(crate) fn check_store_id(&self, named: &str) -> Result<(), RequestError> {
         if named == self.store_id {
             Ok(())

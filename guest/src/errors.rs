@@ -25,6 +25,10 @@ pub enum RequestError {
         provided: i64,
     },
     InvalidBatch(String),
+    /// A connection already runs as many pulls as one may.
+    TooManyPulls {
+        limit: usize,
+    },
     /// An on-push or on-pull hook refused the request.
     HookRejected {
         message: String,
@@ -65,6 +69,11 @@ impl RequestError {
             }
             RequestError::ServerAhead { head, provided } => encode::server_ahead_error(*head, *provided),
             RequestError::InvalidBatch(message) => encode::unknown_error(self.name(), message, "validate"),
+            RequestError::TooManyPulls { limit } => encode::unknown_error(
+                self.name(),
+                &format!("this connection already runs {limit} pulls, the most one may; interrupt one first"),
+                "validate",
+            ),
             RequestError::HookRejected { message, stage } => encode::unknown_error(self.name(), message, stage),
             RequestError::Storage { message, stage } => encode::unknown_error(self.name(), message, stage),
         }
@@ -79,6 +88,7 @@ impl RequestError {
             RequestError::BackendIdMismatch { .. } => "BackendIdMismatchError",
             RequestError::ServerAhead { .. } => "ServerAheadError",
             RequestError::InvalidBatch(_) => "InvalidBatchError",
+            RequestError::TooManyPulls { .. } => "TooManyPullsError",
             RequestError::HookRejected { .. } => "HookRejected",
             RequestError::Storage { .. } => "StorageError",
         }
@@ -93,6 +103,7 @@ impl RequestError {
             RequestError::BackendIdMismatch { .. } => PushRejection::BackendIdMismatch,
             RequestError::ServerAhead { .. } => PushRejection::ServerAhead,
             RequestError::InvalidBatch(_) => PushRejection::InvalidBatch,
+            RequestError::TooManyPulls { .. } => PushRejection::InvalidPayload,
             RequestError::HookRejected { .. } => PushRejection::Hook,
             RequestError::Storage { .. } => PushRejection::StorageError,
         }

@@ -3,6 +3,10 @@
 use crate::host::EventRow;
 use crate::wire::WireEvent;
 
+/// The largest sequence number a LiveStore client can hold exactly: its seqNums are
+/// JavaScript numbers (`Number.MAX_SAFE_INTEGER`, 2^53 − 1).
+pub const MAX_SEQ_NUM: i64 = (1 << 53) - 1;
+
 /// Why a batch cannot be admitted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -17,6 +21,20 @@ pub fn check_batch(head: i64, batch: &[WireEvent<'_>]) -> Result<(), Rejection> 
     let Some(first) = batch.first() else {
         return Ok(());
     };
+    // Checked before anything else: an out-of-range number must never reach storage (or
+    // arithmetic), whatever the head is.
+    for (index, ev) in batch.iter().enumerate() {
+        for (field, value) in [("seqNum", ev.seq_num), ("parentSeqNum", ev.parent_seq_num)] {
+            if !(0..=MAX_SEQ_NUM).contains(&value) {
+                return Err(Rejection::BrokenChain {
+                    index,
+                    message: format!(
+                        "event {index} has {field} {value}, outside 0..={MAX_SEQ_NUM} (a JavaScript safe integer)"
+                    ),
+                });
+            }
+        }
+    }
     if first.parent_seq_num != head {
         return Err(Rejection::ServerAhead { head, provided: first.parent_seq_num });
     }
@@ -97,5 +115,14 @@ mod tests {
         let mut batch: Vec<_> = (1..=20).map(|i| ev(i, i - 1)).collect();
         batch[15] = ev(3, 15);
         assert!(matches!(check_batch(0, &batch), Err(Rejection::BrokenChain { index: 15, .. })));
+    }
+
+    #[test]
+    fn seq_nums_outside_the_safe_integer_range_are_rejected() {
+        assert_eq!(check_batch(MAX_SEQ_NUM - 1, &[ev(MAX_SEQ_NUM, MAX_SEQ_NUM - 1)]), Ok(()));
+        assert!(matches!(check_batch(0, &[ev(1, 0), ev(i64::MAX, 1)]), Err(Rejection::BrokenChain { index: 1, .. })));
+        assert!(matches!(check_batch(0, &[ev(MAX_SEQ_NUM + 1, 0)]), Err(Rejection::BrokenChain { index: 0, .. })));
+        // Even a parent that matches a (corrupt) head out of range is refused.
+        assert!(matches!(check_batch(-5, &[ev(1, -5)]), Err(Rejection::BrokenChain { index: 0, .. })));
     }
 }

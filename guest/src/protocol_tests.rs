@@ -244,3 +244,92 @@ fn a_head_moved_by_another_writer_fails_the_push_with_the_new_head() {
     assert!(is_push_ack(&frames[2]), "the instance continues from the head it learned: {}", frames[2]);
     assert_eq!(w.sync.head(), 3);
 }
+
+#[test]
+fn seq_nums_beyond_javascript_safe_integers_are_refused_and_nothing_is_stored() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    let max_safe = (1_i64 << 53) - 1;
+    let huge = vec![
+        json!({ "name": "e", "args": null, "seqNum": i64::MAX, "parentSeqNum": 0, "clientId": "c", "sessionId": "s" }),
+    ];
+    w.send(1, push("a", huge, None));
+    let beyond = vec![
+        json!({ "name": "e", "args": null, "seqNum": max_safe + 1, "parentSeqNum": 0, "clientId": "c", "sessionId": "s" }),
+    ];
+    w.send(1, push("b", beyond, None));
+    let frames = w.to(1);
+    for f in &frames {
+        assert_eq!(error(f)["cause"]["name"], "InvalidBatchError", "{f}");
+    }
+    assert!(w.host.stores[STORE].events.is_empty());
+    // The largest safe seqNum is taken; then the simple protocol cannot go past it.
+    let last = vec![
+        json!({ "name": "e", "args": null, "seqNum": max_safe, "parentSeqNum": 0, "clientId": "c", "sessionId": "s" }),
+    ];
+    w.send(1, push("c", last, None));
+    assert!(is_push_ack(&w.to(1)[0]));
+    w.connect(2, Protocol::Simple);
+    w.send(2, json!({ "type": "push", "events": [{ "id": "x", "type": "note" }] }));
+    assert_eq!(w.to(2)[0]["code"], "store_full");
+    assert_eq!(w.sync.head(), max_safe);
+    assert_eq!(w.host.stores[STORE].events.len(), 1);
+}
+
+#[test]
+fn a_connection_runs_a_bounded_number_of_pulls() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    for i in 0..crate::pull::MAX_PULLS_PER_CONNECTION {
+        w.send(1, pull(&format!("p{i}"), None, true));
+    }
+    assert_eq!(w.to(1).len(), crate::pull::MAX_PULLS_PER_CONNECTION);
+    w.send(1, pull("one-too-many", None, true));
+    let refused = w.to(1);
+    assert_eq!(error(&refused[0])["cause"]["name"], "TooManyPullsError", "{}", refused[0]);
+    // Interrupting one frees a place.
+    w.send(1, json!({ "_tag": "Interrupt", "requestId": "p0" }));
+    w.send(1, pull("again", None, true));
+    let frames = w.to(1);
+    assert_eq!(frames[1]["_tag"], "Chunk", "{}", frames[1]);
+}
+
+#[test]
+fn stored_args_that_are_not_json_fail_the_pull_instead_of_the_frame() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("a", events(1, 2), None));
+    w.to(1);
+    w.host.stores.get_mut(STORE).expect("store").events[1].args = Some("{not json".into());
+    w.send(1, pull("q", None, false));
+    let frames = w.to(1);
+    assert_eq!(frames.len(), 1);
+    let message = error(&frames[0])["cause"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("event 2") && message.contains("not JSON"), "{message}");
+    w.connect(2, Protocol::Simple);
+    w.send(2, json!({ "type": "pull" }));
+    assert_eq!(w.to(2)[0]["code"], "storage_error");
+}
+
+#[test]
+fn a_pulled_event_pushed_again_over_the_simple_protocol_keeps_its_seq_num() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.send(1, push("a", events(1, 2), None));
+    w.connect(2, Protocol::Simple);
+    w.to(1);
+    w.send(2, json!({ "type": "pull" }));
+    let pulled = w.to(2).remove(0);
+    let first = pulled["events"][0].clone();
+    assert_eq!(first["id"], "seq-1");
+    w.send(
+        2,
+        json!({ "type": "push", "events": [{ "id": first["id"], "type": first["type"], "data": first["data"] }] }),
+    );
+    assert_eq!(w.to(2)[0], json!({ "type": "ack", "ids": ["seq-1"], "seqNums": [1] }));
+    assert_eq!(w.host.stores[STORE].events.len(), 2, "nothing stored twice");
+    // A reported-form id that names no such event is refused rather than stored.
+    w.send(2, json!({ "type": "push", "events": [{ "id": "seq-7", "type": "note" }] }));
+    assert_eq!(w.to(2)[0]["code"], "invalid_message");
+    assert_eq!(w.host.stores[STORE].events.len(), 2);
+}

@@ -10,6 +10,10 @@ use crate::host::{Caller, Host, LogLevel, Telemetry};
 use crate::wire::{self, PullPayload};
 use serde_json::value::RawValue;
 
+/// Pulls one connection may run at once. A LiveStore client runs one; the bound keeps each
+/// frame's work (and the connection's saved state) small whatever a client sends.
+pub const MAX_PULLS_PER_CONNECTION: usize = 16;
+
 impl Core {
     /// The cursor of a pull request.
     fn pull_cursor(&self, req: &PullPayload) -> Result<i64, RequestError> {
@@ -71,6 +75,9 @@ impl Core {
         if state.pulls.iter().any(|p| p.request_id == id) {
             return Err(RequestError::Invalid(format!("request id {id} is already running a pull")));
         }
+        if state.pulls.len() >= MAX_PULLS_PER_CONNECTION {
+            return Err(RequestError::TooManyPulls { limit: MAX_PULLS_PER_CONNECTION });
+        }
         let mut stream = self.new_stream(host, id, cursor, req.live)?;
         host.log(
             LogLevel::Info,
@@ -107,7 +114,7 @@ impl Core {
         let rows = if stream.remaining == 0 {
             Vec::new()
         } else {
-            host.read_after(&self.store_id, stream.cursor, MAX_EVENTS_PER_CHUNK as u32)
+            self.read_stored(host, stream.cursor, MAX_EVENTS_PER_CHUNK as u32)
                 .map_err(|message| RequestError::Storage { message, stage: "select" })?
         };
         let (items, count) = split_into_chunks(&rows).into_iter().next().unwrap_or_default();

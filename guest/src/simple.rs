@@ -3,6 +3,7 @@
 //! ISO timestamp, `limit`), `ack`, and `events` broadcasts. Same store, same log.
 
 use crate::core::{AdmitError, Core};
+use crate::events::MAX_SEQ_NUM;
 use crate::host::{Caller, EventRow, Host, PushRejection, Telemetry};
 use crate::simple_wire::{ack_message, error_message, events_message};
 use serde::Deserialize;
@@ -111,9 +112,14 @@ impl Core {
             return host.send(conn, &error_message("invalid_message", &m));
         }
         let ids: Vec<String> = msg.events.iter().map(|e| e.id.clone()).collect();
-        let known = match host.find_event_ids(&self.store_id, &ids) {
+        let known = match self.known_ids(host, &ids) {
             Ok(k) => k,
-            Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+            Err(SimpleError { code, message }) => {
+                if code == "invalid_message" {
+                    host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
+                }
+                return host.send(conn, &error_message(code, &message));
+            }
         };
         // Sequence new ids at the head; repeated ids (stored or earlier in this batch) keep theirs.
         let client_id = self.conns.get(&conn).map(|c| c.client_id.clone()).unwrap_or_default();
@@ -126,7 +132,11 @@ impl Core {
             let seq = match stored.or_else(|| assigned.get(ev.id.as_str()).copied()) {
                 Some(seq) => seq,
                 None => {
-                    let seq = head + 1;
+                    let Some(seq) = head.checked_add(1).filter(|s| *s <= MAX_SEQ_NUM) else {
+                        host.record(Telemetry::PushRejected(PushRejection::InvalidBatch));
+                        let m = format!("the store is full: seqNum {head} is the largest a client can hold");
+                        return host.send(conn, &error_message("store_full", &m));
+                    };
                     rows.push(EventRow {
                         seq_num: seq,
                         parent_seq_num: head,
@@ -156,6 +166,31 @@ impl Core {
             }
         }
         host.send(conn, &ack_message(&ids, &seq_nums));
+    }
+
+    /// The stored seqNum of each id, if any. Events pushed without an id are reported as
+    /// `seq-<seqNum>`; such an id names that event, and naming one that does not exist is
+    /// refused (storing it would give two events the same id once that seqNum is written).
+    fn known_ids(&self, host: &mut dyn Host, ids: &[String]) -> Result<Vec<Option<i64>>, SimpleError> {
+        let storage = |message: String| SimpleError { code: "storage_error", message };
+        let mut known = host.find_event_ids(&self.store_id, ids).map_err(storage)?;
+        for (id, known) in ids.iter().zip(known.iter_mut()) {
+            let Some(seq) = known.is_none().then(|| reported_seq_num(id)).flatten() else { continue };
+            let row = host.read_after(&self.store_id, seq - 1, 1).map_err(storage)?;
+            match row.first() {
+                Some(row) if row.seq_num == seq && row.event_id.is_none() => *known = Some(seq),
+                _ => {
+                    return Err(SimpleError {
+                        code: "invalid_message",
+                        message: format!(
+                            "event id {id:?} is reserved: ids of the form seq-<n> name events pushed without an \
+                             id, and this store has no such event {seq}"
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(known)
     }
 
     fn simple_pull(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
@@ -194,7 +229,7 @@ impl Core {
             }
         }
         // One row more than asked tells whether more remain.
-        let mut rows = match host.read_after(&self.store_id, cursor, limit + 1) {
+        let mut rows = match self.read_stored(host, cursor, limit + 1) {
             Ok(rows) => rows,
             Err(e) => return host.send(conn, &error_message("storage_error", &e)),
         };
@@ -203,6 +238,18 @@ impl Core {
         let now = crate::clock::now_iso(host);
         host.send(conn, &events_message(&rows, &now, &format!(r#","hasMore":{has_more}"#)));
     }
+}
+
+struct SimpleError {
+    code: &'static str,
+    message: String,
+}
+
+/// The seqNum in an id of the form the server reports for events pushed without one
+/// (`seq-` and the number in canonical form).
+fn reported_seq_num(id: &str) -> Option<i64> {
+    let n = id.strip_prefix("seq-")?.parse::<i64>().ok().filter(|n| *n > 0)?;
+    (id.len() == 4 + n.to_string().len()).then_some(n)
 }
 
 /// Any RFC 3339 timestamp, rewritten in the `createdAt` form (UTC, milliseconds) so that
@@ -222,5 +269,13 @@ mod tests {
             Some("2026-11-26T18:53:10.500Z")
         );
         assert_eq!(super::normalize_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn only_canonical_seq_ids_name_stored_events() {
+        assert_eq!(super::reported_seq_num("seq-12"), Some(12));
+        for other in ["seq-012", "seq-+1", "seq-0", "seq--1", "seq-", "seq-1a", "x-1", "seq-99999999999999999999"] {
+            assert_eq!(super::reported_seq_num(other), None, "{other}");
+        }
     }
 }
