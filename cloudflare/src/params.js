@@ -91,9 +91,10 @@ export const payloadToken = (params) => {
   return typeof t === 'string' ? t : undefined
 }
 
+/** The credentials of `Authorization: Bearer …`; the scheme name is case-insensitive (RFC 7235). */
 export const bearerToken = (request) => {
-  const h = request.headers.get('authorization') ?? ''
-  return h.startsWith('Bearer ') ? h.slice(7) : undefined
+  const m = /^\s*bearer[ \t]+(\S.*?)\s*$/i.exec(request.headers.get('authorization') ?? '')
+  return m ? m[1] : undefined
 }
 
 /** Constant-time comparison (no early exit on content; the length only decides the result). */

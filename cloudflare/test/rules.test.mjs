@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { encodedTableName, referenceTableName } from '../src/sql.js'
-import { MAX_STORE_ID_BYTES, payloadToken, storeIdError, syncParams } from '../src/params.js'
+import { MAX_STORE_ID_BYTES, bearerToken, payloadToken, storeIdError, syncParams } from '../src/params.js'
 import { SCRATCH, scratchSetError } from '../src/scratch.js'
 
 const vectors = JSON.parse(readFileSync(new URL('../../schema/vectors.json', import.meta.url), 'utf8'))
@@ -27,6 +27,13 @@ test('store ids', () => {
 
 test('auth tokens', () => {
   for (const c of vectors.authTokens) assert.equal(payloadToken(params(c.query)) ?? null, c.token, c.query)
+})
+
+test('bearer credentials (the scheme is case-insensitive)', () => {
+  for (const c of vectors.bearer) {
+    const request = new Request('http://x/', { headers: { authorization: c.authorization } })
+    assert.equal(bearerToken(request) ?? null, c.token, JSON.stringify(c.authorization))
+  }
 })
 
 test('scratch limits', () => {

@@ -14,8 +14,27 @@ pub fn token_matches(presented: Option<&str>, expected: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// The credentials of an `Authorization: Bearer …` value. The scheme name is
+/// case-insensitive (RFC 7235 §2.1); any run of spaces or tabs may follow it.
+pub fn bearer_credentials(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer t", "bearer t", "BEARER  t", "bEaReR\tt "] {
+            assert_eq!(super::bearer_credentials(v), Some("t"), "{v:?}");
+        }
+        for v in ["Basic t", "Bearer", "Bearer ", "Bearert"] {
+            assert_eq!(super::bearer_credentials(v), None, "{v:?}");
+        }
+    }
+
     #[test]
     fn only_the_exact_token_matches() {
         assert!(super::token_matches(Some("secret"), "secret"));

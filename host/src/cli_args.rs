@@ -18,9 +18,10 @@ const VERSION: &str = concat!(
 #[derive(Parser)]
 #[command(name = "livestore-sync", version = VERSION, about = "LiveStore sync backend (wire-compatible with @livestore/sync-cf)")]
 pub struct Cli {
-    /// Config file with KEY=value lines (wrangler's `.dev.vars` format); fills unset environment variables.
-    #[arg(long, global = true, default_value = ".dev.vars")]
-    pub dev_vars: PathBuf,
+    /// Config file with KEY=value lines (wrangler's `.dev.vars` format); fills unset environment
+    /// variables. Default: `.dev.vars` if it exists; a file named here must exist.
+    #[arg(long, global = true)]
+    pub dev_vars: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -24,11 +24,13 @@ pub fn parse(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Load `path` into the environment (without overriding). Call before any thread starts.
-pub fn load(path: &Path) -> std::io::Result<usize> {
+/// Load `path` into the environment (without overriding); a missing file is an error only when
+/// `required` (named on the command line: starting without it could start the server open).
+/// Call before any thread starts.
+pub fn load(path: &Path, required: bool) -> std::io::Result<usize> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(0),
         Err(e) => return Err(e),
     };
     let mut applied = 0;

@@ -12,6 +12,7 @@ pub mod dev_vars;
 pub mod edge;
 pub mod hooks;
 pub mod lock;
+pub mod redact;
 pub mod runtime;
 pub mod schema;
 pub mod server;

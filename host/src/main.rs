@@ -24,9 +24,10 @@ fn limit_malloc_arenas() {
 fn main() -> Result<()> {
     limit_malloc_arenas();
     // Peek at --dev-vars before clap reads the environment it may fill.
-    let cli_probe = Cli::try_parse().ok().map(|c| c.dev_vars);
-    let dev_vars = cli_probe.unwrap_or_else(|| PathBuf::from(".dev.vars"));
-    livestore_sync::dev_vars::load(&dev_vars).map_err(|e| anyhow::anyhow!("reading {}: {e}", dev_vars.display()))?;
+    let named = Cli::try_parse().ok().and_then(|c| c.dev_vars);
+    let dev_vars = named.clone().unwrap_or_else(|| PathBuf::from(".dev.vars"));
+    let loaded = livestore_sync::dev_vars::load(&dev_vars, named.is_some());
+    loaded.map_err(|e| anyhow::anyhow!("reading --dev-vars {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
     // Not held while serving: the log writer needs stdout from other threads.
     let out = || std::io::stdout().lock();
@@ -78,12 +79,21 @@ fn serve(args: ServeArgs) -> Result<()> {
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };
         let data_dir = config.data_dir.clone();
+        let open_to_all = config.auth_token.is_none() && config.hooks.specs.is_empty();
         let server = livestore_sync::start(config).await?;
         tracing::info!(
             "livestore-sync listening on ws://{} (data: {}, {auth})",
             server.local_addr(),
             data_dir.display()
         );
+        if open_to_all && !server.local_addr().ip().is_loopback() {
+            tracing::warn!(
+                "NO AUTH TOKEN on {}, which is not a loopback address: anyone who can reach this port can read \
+                 and write every store. Set --auth-token (AUTH_TOKEN) or a validate-payload hook, or listen on \
+                 127.0.0.1 behind a proxy that authenticates.",
+                server.local_addr()
+            );
+        }
         shutdown_signal().await;
         tracing::info!("shutting down: closing connections, finishing queued pushes");
         server.shutdown().await?;

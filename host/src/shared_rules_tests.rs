@@ -70,3 +70,12 @@ fn scratch_limits_match() {
         assert_eq!(stored.is_ok(), case["ok"] == true, "{k:?}: {stored:?}");
     }
 }
+
+#[test]
+fn bearer_credentials() {
+    let v = vectors();
+    for case in each(&v, "/bearer") {
+        let header = text(case, "authorization");
+        assert_eq!(crate::auth::bearer_credentials(header), case["token"].as_str(), "{header:?}");
+    }
+}

@@ -180,3 +180,60 @@ async fn a_store_id_pattern_refuses_other_ids() -> Result<()> {
     );
     Ok(())
 }
+
+/// The simple protocol's `auth` message carries the token in `token`, with any spacing: it
+/// is masked by structure in debug logs, like every `authToken` and `Authorization` value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_protocol_tokens_are_masked_in_debug_logs() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let secret = "tok-5a4b3c2d1e";
+    let served = serve_env(tmp.path(), &["--auth-token", secret], &[("DEBUG", "1")])?;
+    let mut c = WsClient::connect(&format!("ws://{}/websocket?storeId=m", served.addr)).await?;
+    c.send_text(&format!(r#"{{ "type" : "auth" , "token" : "{secret}" }}"#)).await?;
+    assert_eq!(c.recv().await?, serde_json::json!({ "type": "auth_ok" }));
+    c.send_text(&format!(r#"{{"type":"ping","Authorization":"Bearer {secret}","x":{{"authToken" : "{secret}"}}}}"#))
+        .await?;
+    assert_eq!(c.recv().await?["type"], "pong");
+    drop(c);
+    let mut lines = Vec::new();
+    while let Ok(line) = served.log.recv_timeout(Duration::from_millis(500)) {
+        lines.push(line);
+    }
+    assert!(lines.iter().filter(|l| l.contains("frame in") && l.contains("***")).count() >= 2, "{}", lines.join("\n"));
+    for line in &lines {
+        assert!(!line.contains(secret), "a token leaked into the log: {line}");
+    }
+    Ok(())
+}
+
+/// A `--dev-vars` file named on the command line must exist (a typo must not start the server
+/// without the token it holds); the default `.dev.vars` stays optional.
+#[test]
+fn a_named_dev_vars_file_that_does_not_exist_is_an_error() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let out = binary::command(BIN)
+        .args(["serve", "--port", "0", "--dev-vars", "no-such.dev.vars", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .current_dir(tmp.path())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the server must not start: {stderr}");
+    assert!(stderr.contains("no-such.dev.vars"), "{stderr}");
+    Ok(())
+}
+
+/// Listening beyond loopback with no token and no hook says so loudly at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listening_on_all_interfaces_without_a_token_warns() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let served = serve(tmp.path(), &["--host", "0.0.0.0"])?;
+    let line = wait_for_log(&served.log, "NO AUTH TOKEN")?;
+    assert!(line.contains("WARN"), "{line}");
+    let tmp2 = tempfile::tempdir()?;
+    let quiet = serve(tmp2.path(), &["--host", "127.0.0.1"])?;
+    drop(served);
+    while let Ok(line) = quiet.log.recv_timeout(Duration::from_millis(300)) {
+        assert!(!line.contains("NO AUTH TOKEN"), "loopback needs no warning: {line}");
+    }
+    Ok(())
+}

@@ -9,8 +9,16 @@ pub fn presented_token(payload_json: Option<&str>, headers: &[(String, String)])
         headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| v.strip_prefix("Bearer ").map(str::to_string))
+            .and_then(|(_, v)| bearer_credentials(v).map(str::to_string))
     })
+}
+
+/// The credentials of an `Authorization: Bearer …` value; the scheme name is
+/// case-insensitive (RFC 7235 §2.1).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once([' ', '\t'])?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]
@@ -23,5 +31,7 @@ mod tests {
         assert_eq!(presented_token(Some(r#"{"authToken":"p"}"#), &bearer).as_deref(), Some("p"));
         assert_eq!(presented_token(Some("{}"), &bearer).as_deref(), Some("b"));
         assert_eq!(presented_token(None, &[("authorization".into(), "Basic x".into())]), None);
+        assert_eq!(presented_token(None, &[("authorization".into(), "bearer  b ".into())]).as_deref(), Some("b"));
+        assert_eq!(presented_token(None, &[("authorization".into(), "BEARER b".into())]).as_deref(), Some("b"));
     }
 }

@@ -10,7 +10,7 @@ use crate::runtime::{OpenInfo, Protocol};
 use crate::sync_params::SyncParams;
 use crate::telemetry::CONNECTIONS_REFUSED;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONNECTION, UPGRADE};
+use hyper::header::{AUTHORIZATION, CONNECTION, SEC_WEBSOCKET_VERSION, UPGRADE};
 use hyper::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub async fn admit(
     entry: Entry,
 ) -> Result<Admitted, EdgeError> {
     let config = &state.config;
+    if entry != Entry::LiveStoreHttp && is_websocket_upgrade(req) {
+        check_websocket_version(req)?;
+    }
     let store_id = params.store_id()?;
     if let Some(pattern) = &config.store_id_pattern {
         pattern.check(store_id)?;
@@ -134,7 +137,19 @@ fn forwarded_headers(req: &Request<Incoming>, names: &[String]) -> Vec<(String, 
 
 pub fn bearer_token(req: &Request<Incoming>) -> Option<String> {
     let v = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+    crate::auth::bearer_credentials(v).map(str::to_string)
+}
+
+/// RFC 6455 defines version 13 only; anything else gets 426 naming it.
+fn check_websocket_version(req: &Request<Incoming>) -> Result<(), EdgeError> {
+    match req.headers().get(SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) {
+        Some(b"13") => Ok(()),
+        Some(other) => Err(EdgeError::WebSocketVersion(format!(
+            "Unsupported Sec-WebSocket-Version {:?}: this server speaks version 13",
+            String::from_utf8_lossy(other)
+        ))),
+        None => Err(EdgeError::WebSocketVersion("Missing Sec-WebSocket-Version: this server speaks version 13".into())),
+    }
 }
 
 pub fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_HEADERS, ORIGIN,
+    HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ORIGIN, VARY,
 };
 use hyper::{Request, Response, StatusCode};
 
@@ -26,6 +26,47 @@ pub fn check_origin(req: &Request<Incoming>, allowed: &[String]) -> Result<(), E
     } else {
         metrics::counter!(CONNECTIONS_REFUSED, "reason" => "origin").increment(1);
         Err(EdgeError::Forbidden("Origin not allowed".into()))
+    }
+}
+
+/// The `Access-Control-Allow-Origin` of a response under `--cors`: `*` for any origin, or,
+/// with an allowlist, the request's own origin when listed (a browser accepts one origin, not
+/// a list), with `Vary: Origin` so caches keep answers per origin apart.
+pub enum AllowOrigin {
+    Any,
+    Echo(HeaderValue),
+    /// An allowlist is set and the request's origin is not on it (or absent).
+    Nothing,
+}
+
+pub fn allow_origin(req: &Request<Incoming>, allowed: &[String]) -> AllowOrigin {
+    if allowed.is_empty() || allowed.iter().any(|a| a == "*") {
+        return AllowOrigin::Any;
+    }
+    match req.headers().get(ORIGIN) {
+        Some(origin)
+            if origin.to_str().is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o))) =>
+        {
+            AllowOrigin::Echo(origin.clone())
+        }
+        _ => AllowOrigin::Nothing,
+    }
+}
+
+impl AllowOrigin {
+    pub fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            AllowOrigin::Any => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            }
+            AllowOrigin::Echo(origin) => {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                headers.append(VARY, HeaderValue::from_static("Origin"));
+            }
+            AllowOrigin::Nothing => {
+                headers.append(VARY, HeaderValue::from_static("Origin"));
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use crate::hooks::HookError;
 use crate::store_id::StoreIdError;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, SEC_WEBSOCKET_VERSION};
 use hyper::{Response, StatusCode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub enum EdgeError {
     PayloadTooLarge(String),
     /// `transport=ws` without a WebSocket upgrade.
     UpgradeRequired(String),
+    /// A WebSocket upgrade for a protocol version other than 13 (RFC 6455 §4.4).
+    WebSocketVersion(String),
     /// The server failed (a hook or the sync component), not the client.
     Internal(String),
     /// Shutting down, storage unavailable, or a limit reached: try again later.
@@ -31,7 +33,7 @@ impl EdgeError {
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
             EdgeError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            EdgeError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
+            EdgeError::UpgradeRequired(_) | EdgeError::WebSocketVersion(_) => StatusCode::UPGRADE_REQUIRED,
             EdgeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EdgeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -45,6 +47,7 @@ impl EdgeError {
             | EdgeError::NotFound(m)
             | EdgeError::PayloadTooLarge(m)
             | EdgeError::UpgradeRequired(m)
+            | EdgeError::WebSocketVersion(m)
             | EdgeError::Internal(m)
             | EdgeError::Unavailable(m) => m,
         }
@@ -55,7 +58,11 @@ impl EdgeError {
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        text(self.status(), format!("{}\n", self.message()))
+        let mut res = text(self.status(), format!("{}\n", self.message()));
+        if let EdgeError::WebSocketVersion(_) = self {
+            res.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
+        res
     }
 }
 

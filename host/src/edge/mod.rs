@@ -11,7 +11,6 @@ mod socket;
 mod state;
 
 pub use error::EdgeError;
-pub use socket::redact_tokens;
 pub(crate) use state::EdgeState;
 use state::{send, HttpResponse};
 
@@ -21,7 +20,7 @@ use crate::telemetry;
 use admit::Entry;
 use error::text;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +32,10 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
     state: Arc<EdgeState>,
 ) -> Result<HttpResponse, std::convert::Infallible> {
-    let cors = state.config.cors;
+    let cors = state.config.cors.then(|| cors::allow_origin(&req, &state.config.allowed_origins));
     let mut res = route(req, state).await.unwrap_or_else(EdgeError::into_response);
-    if cors {
-        res.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if let Some(allow) = cors {
+        allow.apply(res.headers_mut());
     }
     Ok(res)
 }

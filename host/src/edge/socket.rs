@@ -155,7 +155,7 @@ impl Pump {
                         idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                         match msg {
                             Some(Ok(Message::Text(t))) => {
-                                tracing::debug!(conn, frame = %redact_tokens(t.as_str()), "frame in");
+                                tracing::debug!(conn, frame = %crate::redact::redact_frame(t.as_str()), "frame in");
                                 let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
                                 if shard.send(frame).is_err() { break; }
                             }
@@ -195,38 +195,5 @@ impl Pump {
             }
         }
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
-    }
-}
-
-/// Frame text for debug logs, with every `"authToken":"…"` value masked.
-pub fn redact_tokens(text: &str) -> String {
-    const KEY: &str = "\"authToken\":\"";
-    let mut out = String::with_capacity(text.len().min(2048));
-    let mut rest = text;
-    while let Some(i) = rest.find(KEY) {
-        out.push_str(&rest[..i + KEY.len()]);
-        out.push_str("***");
-        rest = &rest[i + KEY.len()..];
-        rest = rest.find('"').map_or("", |j| &rest[j..]);
-    }
-    out.push_str(rest);
-    if out.len() > 2048 {
-        let mut cut = 2048;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tokens_are_redacted_from_logged_frames() {
-        let f = r#"{"payload":{"authToken":"s3cret"},"x":1}"#;
-        assert_eq!(super::redact_tokens(f), r#"{"payload":{"authToken":"***"},"x":1}"#);
-        assert!(!super::redact_tokens(&format!("{f}{f}")).contains("s3cret"));
     }
 }
