@@ -1,7 +1,9 @@
 //! Operator commands on a data directory (`db`, `stores`, `export`, `import`, `reset`).
-//! They open the SQLite file directly; stop the server first for `import` and `reset`, or use
-//! the admin endpoints of a running server, which go through the store's owner.
+//! They open the SQLite file directly. Reading commands work beside a running server; writing
+//! ones (`import`, `reset`, `db execute --write`) take the data directory's lock and refuse
+//! while a server holds it: its admin endpoints go through the store's owner instead.
 
+use crate::data_lock::DataDirLock;
 use crate::storage::{Db, Durability};
 use crate::store_admin::ExportedEvent;
 use anyhow::{bail, Context, Result};
@@ -13,6 +15,16 @@ use std::path::{Path, PathBuf};
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("sync.db")
+}
+
+/// The data directory's lock for a writing command, or why not (a server is running).
+fn lock_for_writing(data_dir: &Path, command: &str) -> Result<DataDirLock> {
+    DataDirLock::acquire(data_dir, command).map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}: `{command}` writes, so it needs the server stopped; while it runs, use its admin API \
+             (POST /admin/stores/{{id}}/reset with --admin-secret)"
+        )
+    })
 }
 
 fn open_existing(data_dir: &Path) -> Result<Db> {
@@ -51,6 +63,7 @@ pub fn db_tables(data_dir: &Path, out: &mut dyn Write) -> Result<()> {
 /// Run SQL and print rows as tab-separated text with a header. Read-only unless `write`.
 pub fn db_execute(data_dir: &Path, sql: &str, write: bool, out: &mut dyn Write) -> Result<()> {
     let path = db_path(data_dir);
+    let _lock = if write { Some(lock_for_writing(data_dir, "db execute --write")?) } else { None };
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -172,6 +185,7 @@ pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<
 /// Read JSON lines from `file` (`-` for stdin) and import them as the store's log.
 pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Result<u64> {
     std::fs::create_dir_all(data_dir)?;
+    let _lock = lock_for_writing(data_dir, "import")?;
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
@@ -200,6 +214,7 @@ pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Re
 
 pub fn reset(data_dir: &Path, store_id: &str) -> Result<(u64, String)> {
     let mut db = open_existing(data_dir)?;
+    let _lock = lock_for_writing(data_dir, "reset")?;
     let backend_id = nanoid::nanoid!();
     let removed = db.reset(store_id, &backend_id)?;
     Ok((removed, backend_id))

@@ -23,6 +23,7 @@ fn limit_malloc_arenas() {
 
 fn main() -> Result<()> {
     limit_malloc_arenas();
+    livestore_sync::fault_report::install();
     // Peek at --dev-vars before clap reads the environment it may fill.
     let named = Cli::try_parse().ok().and_then(|c| c.dev_vars);
     let dev_vars = named.clone().unwrap_or_else(|| PathBuf::from(".dev.vars"));

@@ -35,8 +35,10 @@ fn mask(value: &mut Value) {
 fn secret_pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r#"(?i)("(?:token|authToken|authorization|adminSecret|secret)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)"#)
-            .expect("a valid pattern")
+        Regex::new(
+            r#"(?i)("(?:token|authToken|authorization|adminSecret|secret)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)"#,
+        )
+        .expect("a valid pattern")
     })
 }
 
@@ -78,7 +80,10 @@ mod tests {
             r#"{"token": 123456789 , "#,
         ] {
             let masked = redact_frame(frame);
-            assert!(!masked.contains("s3cret") && !masked.contains("3cret") && !masked.contains("123456789"), "{frame} → {masked}");
+            assert!(
+                !masked.contains("s3cret") && !masked.contains("3cret") && !masked.contains("123456789"),
+                "{frame} → {masked}"
+            );
             assert!(masked.contains("***"), "{frame} → {masked}");
         }
         assert_eq!(redact_frame(r#"{"x":1}"#), r#"{"x":1}"#);

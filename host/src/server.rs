@@ -1,6 +1,7 @@
 //! The server's lifecycle: load the component and hooks, start the store shards, accept TCP
 //! connections and hand each request to the edge (`edge/`), and shut down gracefully.
 
+use crate::data_lock::DataDirLock;
 use crate::edge::{self, EdgeState};
 use crate::hooks::Hooks;
 use crate::runtime::SyncRuntime;
@@ -24,6 +25,8 @@ pub use crate::config::ServerConfig;
 /// A started server; dropping it does not stop it, call [`RunningServer::shutdown`].
 pub struct RunningServer {
     local_addr: SocketAddr,
+    /// Held until the server has stopped (released with the process otherwise).
+    _data_lock: DataDirLock,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -55,6 +58,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     telemetry::init();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let data_lock = DataDirLock::acquire(&config.data_dir, "serve")
+        .map_err(|e| anyhow::anyhow!("{e:#}; one server per data directory"))?;
     let cache_dir = config.data_dir.join("cache");
     let rt = tokio::task::spawn_blocking(move || runtime(cache_dir)).await??;
     let shard_count = if config.shards == 0 {
@@ -79,9 +84,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         open_sockets: AtomicUsize::new(0),
         shutdown: shutdown_rx.clone(),
         tracker: TaskTracker::new(),
+        health: tokio::sync::Mutex::new(None),
     });
     let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
-    Ok(RunningServer { local_addr, shutdown: shutdown_tx, task })
+    Ok(RunningServer { local_addr, _data_lock: data_lock, shutdown: shutdown_tx, task })
 }
 
 async fn accept_loop(

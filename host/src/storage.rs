@@ -7,7 +7,7 @@ use crate::table_names::{claim_table_name, quote_ident, warn_about_shared_tables
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::table_names::FORMAT_VERSION;
@@ -55,6 +55,50 @@ pub struct Db {
     pub(crate) conn: Connection,
     /// store id → quoted event-log table name.
     tables: HashMap<String, String>,
+    file: FileGuard,
+}
+
+/// The database file this connection opened. If the file at the path is deleted or replaced
+/// while serving, SQLite keeps writing to the old inode, which nobody will read again: every
+/// acknowledged event would be lost at restart. Writes check the path first (one `stat`) and
+/// refuse for good once it changed.
+struct FileGuard {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    lost: Option<String>,
+}
+
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl FileGuard {
+    fn new(path: &Path) -> FileGuard {
+        FileGuard { path: path.to_path_buf(), identity: file_identity(path).ok(), lost: None }
+    }
+
+    fn check(&mut self) -> Result<()> {
+        if let Some(lost) = &self.lost {
+            anyhow::bail!("{lost}");
+        }
+        let Some(opened) = self.identity else { return Ok(()) };
+        let problem = match file_identity(&self.path) {
+            Ok(now) if now == opened => return Ok(()),
+            Ok(_) => "was replaced by another file",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "was deleted",
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("checking {}", self.path.display()))),
+        };
+        let lost = format!(
+            "the database file {} {problem} while the server was running; refusing writes (they would be lost) \
+             until the server is restarted",
+            self.path.display()
+        );
+        tracing::error!("{lost}");
+        self.lost = Some(lost.clone());
+        anyhow::bail!("{lost}")
+    }
 }
 
 impl Db {
@@ -74,7 +118,7 @@ impl Db {
                 )
             })
         .context("creating metadata tables")?;
-        Ok(Db { conn, tables: HashMap::new() })
+        Ok(Db { conn, tables: HashMap::new(), file: FileGuard::new(path) })
     }
 
     /// Log every pair of stores that share one event-log table (see `table_names.rs`); the
@@ -85,6 +129,7 @@ impl Db {
 
     /// A real write (health check): fails when the database is read-only or the disk full.
     pub fn probe_write(&mut self) -> Result<()> {
+        self.file.check()?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO livestore_sync_health (id, checkedAt) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
@@ -117,6 +162,7 @@ impl Db {
 
     /// Load a store's head and backend id, persisting `fresh_backend_id` for a new store.
     pub fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
+        self.file.check()?;
         let table = self.table_for(store_id)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -145,6 +191,7 @@ impl Db {
         let Some(last) = rows.last() else {
             return Ok(());
         };
+        self.file.check()?;
         let table = self.table_for(store_id)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
         let head: i64 = tx

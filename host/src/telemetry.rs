@@ -18,6 +18,7 @@ pub const HOOK_REJECTIONS: &str = "livestore_sync_hook_rejections_total";
 pub const HOOK_FAILURES: &str = "livestore_sync_hook_failures_total";
 pub const HOOK_DURATION: &str = "livestore_sync_hook_duration_seconds";
 pub const HOOK_HTTP_DENIED: &str = "livestore_sync_hook_http_denied_total";
+pub const HEALTH_PROBES: &str = "livestore_sync_health_storage_probes_total";
 
 /// The process-wide recorder (installed on first use; servers in one process share it).
 pub fn handle() -> &'static PrometheusHandle {
@@ -40,6 +41,7 @@ pub fn handle() -> &'static PrometheusHandle {
 
 fn describe() {
     metrics::describe_gauge!(OPEN_CONNECTIONS, "WebSocket connections currently open");
+    metrics::describe_counter!(HEALTH_PROBES, "storage writes made by /health (at most one a second)");
     metrics::describe_gauge!(ACTIVE_STORES, "stores with a running sync component instance");
     metrics::describe_counter!(EVENTS_PUSHED, "events committed to store logs");
     metrics::describe_counter!(PUSHES_ACCEPTED, "push requests committed");

@@ -182,7 +182,7 @@ async fn admin_endpoints_need_the_secret_and_reset_through_the_owner() -> Result
 async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let server = TestServer::builder()
+    let mut server = TestServer::builder()
         .data_dir(dir)
         .token(Some(TOKEN))
         .config(|c| c.admin_secret = Some("admin-s3cret".into()))
@@ -206,7 +206,24 @@ async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     assert_eq!(exported.lines().count(), 1);
     let file = dir.join("export.jsonl");
     std::fs::write(&file, &exported)?;
+    // Writing commands refuse while the server holds the data directory, and say what to do.
+    for args in [
+        vec!["import", "ABC", file.to_str().context("path")?],
+        vec!["reset", "abc"],
+        vec!["db", "execute", "--write", "--command", "DELETE FROM context_7"],
+    ] {
+        let (success, _, stderr) = cli(dir, &args)?;
+        assert!(!success, "{args:?} must refuse beside a running server");
+        assert!(stderr.contains("in use by livestore-sync serve (pid") && stderr.contains("admin API"), "{stderr}");
+    }
+    server.stop().await?;
     ok(dir, &["import", "ABC", file.to_str().context("path")?])?;
+    let server = TestServer::builder()
+        .data_dir(dir)
+        .token(Some(TOKEN))
+        .config(|c| c.admin_secret = Some("admin-s3cret".into()))
+        .start()
+        .await?;
     let abc: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "abc"])?)?;
     let upper: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "ABC"])?)?;
     assert_eq!((abc["head"].clone(), upper["head"].clone()), (json!(4), json!(1)), "{abc} {upper}");

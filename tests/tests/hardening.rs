@@ -62,7 +62,7 @@ async fn cors_with_an_allowlist_echoes_the_origin_and_varies_by_it() -> Result<(
         .start()
         .await?;
     for origin in ["https://app.example", "https://admin.example"] {
-        let (status, raw) = http_request(server.addr, &get("/health", &format!("Origin: {origin}\r\n"))).await?;
+        let (status, raw) = http_request(server.addr, &get("/", &format!("Origin: {origin}\r\n"))).await?;
         assert_eq!(status, 200, "{raw}");
         let lower = raw.to_ascii_lowercase();
         assert!(lower.contains(&format!("access-control-allow-origin: {origin}")), "{raw}");
@@ -75,8 +75,41 @@ async fn cors_with_an_allowlist_echoes_the_origin_and_varies_by_it() -> Result<(
         assert_eq!(status, 204, "{raw}");
         assert!(raw.to_ascii_lowercase().contains(&format!("access-control-allow-origin: {origin}")), "{raw}");
     }
-    let (status, raw) = http_request(server.addr, &get("/health", "Origin: https://evil.example\r\n")).await?;
+    let (status, raw) = http_request(server.addr, &get("/", "Origin: https://evil.example\r\n")).await?;
     assert_eq!(status, 403, "{raw}");
     assert!(!raw.to_ascii_lowercase().contains("access-control-allow-origin"), "{raw}");
+    Ok(())
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// `/health` makes a real storage write, but a flood of health checks shares one probe a
+/// second instead of writing once per request on the shard that serves pushes. (The only
+/// test in this process that asks for `/health`: the probe counter is process-wide.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_health_checks_costs_one_storage_write_a_second() -> Result<()> {
+    let server = TestServer::builder().token(None).start().await?;
+    let probes = || async {
+        let (_, raw) = http_request(server.addr, &get("/metrics", "")).await?;
+        anyhow::Ok(counter(&raw, "livestore_sync_health_storage_probes_total"))
+    };
+    let before = probes().await?;
+    let started = std::time::Instant::now();
+    let request = get("/health", "");
+    let checks = (0..200).map(|_| http_request(server.addr, &request));
+    for answer in futures_util::future::join_all(checks).await {
+        let (status, raw) = answer?;
+        assert_eq!(status, 200, "{raw}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let made = probes().await? - before;
+    assert!(made >= 1.0, "health checks still write to storage: {made}");
+    assert!(made <= seconds.ceil() + 1.0, "{made} storage probes for 200 checks in {seconds:.2} s");
     Ok(())
 }

@@ -44,9 +44,7 @@ pub fn allow_origin(req: &Request<Incoming>, allowed: &[String]) -> AllowOrigin 
         return AllowOrigin::Any;
     }
     match req.headers().get(ORIGIN) {
-        Some(origin)
-            if origin.to_str().is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o))) =>
-        {
+        Some(origin) if origin.to_str().is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o))) => {
             AllowOrigin::Echo(origin.clone())
         }
         _ => AllowOrigin::Nothing,

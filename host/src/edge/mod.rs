@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wire-compatible with @livestore/sync-cf). Connect with ?storeId=…&payload=…&transport=ws\n";
 
@@ -78,12 +78,35 @@ async fn route(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<HttpResp
     }
 }
 
+/// How long one storage probe answers `/health` for: a flood of health checks costs one write
+/// a second, not one write each, on the shard that also serves pushes.
+const HEALTH_PROBE_REUSE: Duration = Duration::from_secs(1);
+
 async fn health(state: &EdgeState) -> Result<HttpResponse, EdgeError> {
+    // Callers queue here while a probe runs and then share its answer.
+    let mut last = state.health.lock().await;
+    let fresh = last.as_ref().filter(|(at, _)| at.elapsed() < HEALTH_PROBE_REUSE).map(|(_, r)| r.clone());
+    let result = match fresh {
+        Some(result) => result,
+        None => {
+            let result = probe_storage(state).await;
+            *last = Some((Instant::now(), result.clone()));
+            result
+        }
+    };
+    drop(last);
+    result.map(|()| text(StatusCode::OK, "ok\n"))
+}
+
+/// A real write on a shard's connection (and its check that the database file is still the one
+/// it opened).
+async fn probe_storage(state: &EdgeState) -> Result<(), EdgeError> {
+    metrics::counter!(telemetry::HEALTH_PROBES).increment(1);
     let Some(rx) = send(state.shards.any(), |reply| ShardMsg::Health { reply }) else {
-        return Err(EdgeError::Unavailable("shutting down".into()));
+        return Err(EdgeError::shutting_down());
     };
     match tokio::time::timeout(Duration::from_secs(5), rx).await {
-        Ok(Ok(Ok(()))) => Ok(text(StatusCode::OK, "ok\n")),
+        Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(EdgeError::Unavailable(format!("storage is not writable: {e}"))),
         _ => Err(EdgeError::Unavailable("storage did not answer within 5 s".into())),
     }

@@ -9,6 +9,7 @@ use http_body_util::Full;
 use hyper::Response;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +25,8 @@ pub(crate) struct EdgeState {
     pub shutdown: watch::Receiver<bool>,
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The last storage probe of `/health` and when it ran (`edge::health`).
+    pub health: tokio::sync::Mutex<Option<(Instant, Result<(), EdgeError>)>>,
 }
 
 pub fn send<T>(
