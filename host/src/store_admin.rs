@@ -6,6 +6,11 @@ use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The largest seqNum a LiveStore client holds exactly (`Number.MAX_SAFE_INTEGER`); the sync
+/// component refuses pushes past it.
+pub const MAX_SEQ_NUM: i64 = (1 << 53) - 1;
 
 /// What `stores info` shows.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -20,15 +25,17 @@ pub struct StoreInfo {
     pub format_version: i64,
 }
 
-/// One exported event: a JSON line.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One exported event: a JSON line. `args` stays the exact JSON text that was pushed (no
+/// re-encoding: numbers past f64 precision and any depth of nesting survive export → import
+/// byte for byte).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportedEvent {
     pub seq_num: i64,
     pub parent_seq_num: i64,
     pub name: String,
     #[serde(default)]
-    pub args: Option<serde_json::Value>,
+    pub args: Option<Box<RawValue>>,
     pub created_at: String,
     pub client_id: String,
     pub session_id: String,
@@ -40,9 +47,9 @@ impl ExportedEvent {
     pub fn from_row(r: Row) -> Result<ExportedEvent> {
         let args = match r.args {
             None => None,
-            Some(text) => {
-                Some(serde_json::from_str(&text).with_context(|| format!("event {}: args are not JSON", r.seq_num))?)
-            }
+            Some(text) => Some(RawValue::from_string(text).with_context(|| {
+                format!("event {}: the stored args are not JSON (edited outside the server?)", r.seq_num)
+            })?),
         };
         Ok(ExportedEvent {
             seq_num: r.seq_num,
@@ -61,7 +68,7 @@ impl ExportedEvent {
             seq_num: self.seq_num,
             parent_seq_num: self.parent_seq_num,
             name: self.name,
-            args: self.args.map(|a| a.to_string()),
+            args: self.args.map(|a| String::from(Box::<str>::from(a))),
             created_at: self.created_at,
             client_id: self.client_id,
             session_id: self.session_id,
@@ -156,6 +163,13 @@ impl Db {
     ) -> Result<u64> {
         let mut prev = 0;
         for (i, e) in events.iter().enumerate() {
+            if e.seq_num > MAX_SEQ_NUM {
+                bail!(
+                    "line {}: seqNum {} is past {MAX_SEQ_NUM}, the largest a LiveStore client can hold",
+                    i + 1,
+                    e.seq_num
+                );
+            }
             if e.parent_seq_num != prev || e.seq_num <= prev {
                 bail!(
                     "line {}: event seqNum {} with parentSeqNum {} does not continue the chain at {prev}",

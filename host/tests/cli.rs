@@ -244,3 +244,56 @@ async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     assert!(status == 404 && raw.contains(r#""team/nobody""#), "{raw}");
     Ok(())
 }
+
+/// Whatever the server accepts exports and re-imports byte for byte: args nested deeper than
+/// a JSON parser's default recursion limit, integers past f64 precision, the client's own
+/// spacing. A stored args text that is not JSON (edited by hand) fails export and pulls with
+/// the event named, never a corrupt line or frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_events_export_and_reimport_byte_for_byte() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let mut server = TestServer::builder().data_dir(dir).token(Some(TOKEN)).start().await?;
+    let mut c = server.connect("odd-args").await?;
+    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    let args = [
+        deep.as_str(),
+        r#"{"big": 123456789012345678901234567890, "f": 1.000000000000000000001}"#,
+        r#"{ "spaced" :  [ 1 , 2 ] }"#,
+    ];
+    for (i, a) in args.iter().enumerate() {
+        let seq = i as i64 + 1;
+        let frame = format!(
+            r#"{{"_tag":"Request","id":"p{seq}","tag":"SyncWsRpc.Push","payload":{{"storeId":"odd-args","batch":[{{"name":"e","args":{a},"seqNum":{seq},"parentSeqNum":{},"clientId":"c","sessionId":"s"}}],"backendId":{{"_tag":"None"}}}},"headers":[]}}"#,
+            seq - 1
+        );
+        c.send_text(&frame).await?;
+        let ack = c.recv_for(&format!("p{seq}")).await?;
+        ensure!(is_push_ack(&ack), "args {i}: {ack}");
+    }
+    c.close().await?;
+    let first = ok(dir, &["export", "odd-args"])?;
+    for a in args {
+        ensure!(first.contains(&format!(r#""args":{a}"#)), "args kept verbatim in {first:.300}");
+    }
+    server.stop().await?;
+    let file = dir.join("odd.jsonl");
+    std::fs::write(&file, &first)?;
+    ok(dir, &["import", "odd-copy", file.to_str().context("path")?])?;
+    let second = ok(dir, &["export", "odd-copy"])?;
+    assert_eq!(second, first, "export → import → export is byte-identical");
+
+    ok(
+        dir,
+        &["db", "execute", "--write", "--command", "UPDATE eventlog_7_odd_copy SET args = '{oops' WHERE seqNum = 2"],
+    )?;
+    let (success, _, stderr) = cli(dir, &["export", "odd-copy"])?;
+    assert!(!success && stderr.contains("event 2") && stderr.contains("not JSON"), "{stderr}");
+    let server = TestServer::builder().data_dir(dir).token(Some(TOKEN)).start().await?;
+    let mut c = server.connect("odd-copy").await?;
+    let id = c.id();
+    c.send(&pull_request(&id, "odd-copy", None, false)).await?;
+    let answer = c.recv_for(&id).await?;
+    assert!(failure_message(&answer).contains("event 2"), "the pull fails and names the event: {answer}");
+    Ok(())
+}
