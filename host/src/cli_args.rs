@@ -141,6 +141,37 @@ pub struct ServeArgs {
     /// Unsent bytes a connection may queue before it is cut off with close code 1013.
     #[arg(long, env = "LIVESTORE_SYNC_MAX_QUEUE_BYTES", default_value_t = defaults::MAX_QUEUE_BYTES)]
     pub max_queue_bytes: usize,
+    /// Unsent bytes all connections together may queue; past it, the connections holding the
+    /// most are cut off first (close 1013).
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_TOTAL_QUEUE_BYTES", default_value_t = defaults::MAX_TOTAL_QUEUE_BYTES)]
+    pub max_total_queue_bytes: usize,
+    /// Frames one connection may have waiting for its store; past it the server stops reading
+    /// from that socket until they are handled.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_FRAMES_IN_FLIGHT", default_value_t = defaults::MAX_FRAMES_IN_FLIGHT)]
+    pub max_frames_in_flight: usize,
+    /// Seconds a client has to send a complete request head (the upgrade included); slower
+    /// connections are closed.
+    #[arg(long, env = "LIVESTORE_SYNC_HEADER_TIMEOUT_SECS", default_value_t = defaults::HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
+    /// Connections that have not sent a complete request yet; past it the oldest is closed.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_PENDING_CONNECTIONS", default_value_t = defaults::MAX_PENDING_CONNECTIONS)]
+    pub max_pending_connections: usize,
+    /// Per client address: WebSockets open at once, and connections still sending their first
+    /// request (0: no limit). The address is the peer's, or `X-Forwarded-For`'s behind a
+    /// `--trusted-proxy`.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 0)]
+    pub max_connections_per_client: usize,
+    /// A reverse proxy's IP address (repeatable or comma-separated): only for connections from
+    /// it is `X-Forwarded-For` believed.
+    #[arg(long = "trusted-proxy", env = "LIVESTORE_SYNC_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a simple-protocol socket without a token in its URL has to send its `auth`
+    /// message; nothing is opened for it before.
+    #[arg(long, env = "LIVESTORE_SYNC_AUTH_TIMEOUT_SECS", default_value_t = defaults::AUTH_TIMEOUT_SECS)]
+    pub auth_timeout_secs: u64,
+    /// Simple-protocol sockets waiting for their `auth` message at once; more get 503.
+    #[arg(long, env = "LIVESTORE_SYNC_MAX_UNAUTHENTICATED", default_value_t = defaults::MAX_UNAUTHENTICATED)]
+    pub max_unauthenticated: usize,
     /// Seconds a socket write may take before the connection is dropped.
     #[arg(long, env = "LIVESTORE_SYNC_SEND_TIMEOUT_SECS", default_value_t = defaults::SEND_TIMEOUT_SECS)]
     pub send_timeout_secs: u64,

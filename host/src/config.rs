@@ -31,6 +31,22 @@ pub struct ServerConfig {
     pub admin_secret: Option<String>,
     /// Unsent bytes a connection may have queued before it is cut off (close 1013).
     pub max_queue_bytes: usize,
+    /// Unsent bytes all connections together may have queued (the biggest queues go first).
+    pub max_total_queue_bytes: usize,
+    /// Frames one connection may have waiting for its store before its socket is not read.
+    pub max_frames_in_flight: usize,
+    /// Time to send a complete request head.
+    pub header_timeout: Duration,
+    /// Connections without a complete request yet (the oldest is closed past it).
+    pub max_pending_connections: usize,
+    /// Per client address (0: no limit).
+    pub max_connections_per_client: usize,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Time a simple-protocol socket has to authenticate.
+    pub auth_timeout: Duration,
+    /// Simple-protocol sockets waiting to authenticate.
+    pub max_unauthenticated: usize,
     /// A socket write that takes longer than this drops the connection.
     pub send_timeout: Duration,
     /// Open WebSocket connections at once; more get `503`.
@@ -66,6 +82,14 @@ impl Default for ServerConfig {
             admin_secret: None,
             max_queue_bytes: defaults::MAX_QUEUE_BYTES,
             send_timeout: Duration::from_secs(defaults::SEND_TIMEOUT_SECS),
+            max_total_queue_bytes: defaults::MAX_TOTAL_QUEUE_BYTES,
+            max_frames_in_flight: defaults::MAX_FRAMES_IN_FLIGHT,
+            header_timeout: Duration::from_secs(defaults::HEADER_TIMEOUT_SECS),
+            max_pending_connections: defaults::MAX_PENDING_CONNECTIONS,
+            max_connections_per_client: 0,
+            trusted_proxies: Vec::new(),
+            auth_timeout: Duration::from_secs(defaults::AUTH_TIMEOUT_SECS),
+            max_unauthenticated: defaults::MAX_UNAUTHENTICATED,
             max_connections: defaults::MAX_CONNECTIONS,
             idle_timeout: Some(Duration::from_secs(defaults::IDLE_TIMEOUT_SECS)),
             allowed_origins: Vec::new(),
@@ -118,6 +142,14 @@ impl ServerConfig {
             admin_secret: args.admin_secret.filter(|s| !s.is_empty()),
             max_queue_bytes: args.max_queue_bytes,
             send_timeout: Duration::from_secs(args.send_timeout_secs.max(1)),
+            max_total_queue_bytes: args.max_total_queue_bytes.max(args.max_queue_bytes),
+            max_frames_in_flight: args.max_frames_in_flight.max(1),
+            header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+            max_pending_connections: args.max_pending_connections.max(1),
+            max_connections_per_client: args.max_connections_per_client,
+            trusted_proxies: args.trusted_proxies,
+            auth_timeout: Duration::from_secs(args.auth_timeout_secs.max(1)),
+            max_unauthenticated: args.max_unauthenticated,
             max_connections: args.max_connections,
             idle_timeout: (args.idle_timeout_secs > 0).then(|| Duration::from_secs(args.idle_timeout_secs)),
             allowed_origins: list(&args.allowed_origins),

@@ -21,7 +21,21 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Every connection is a file descriptor; the usual soft limit (1,024) would refuse clients long
+/// before `--max-connections`. Raise it to the hard limit, as servers commonly do.
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit on this process with a properly initialised struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn main() -> Result<()> {
+    raise_open_file_limit();
     limit_malloc_arenas();
     livestore_sync::fault_report::install();
     // Peek at --dev-vars before clap reads the environment it may fill.

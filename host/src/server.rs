@@ -1,19 +1,22 @@
 //! The server's lifecycle: load the component and hooks, start the store shards, accept TCP
 //! connections and hand each request to the edge (`edge/`), and shut down gracefully.
 
+use crate::conn_queue::QueueBudget;
 use crate::data_lock::DataDirLock;
-use crate::edge::{self, EdgeState};
+use crate::edge::{self, AddressSlots, EdgeState, PendingConnections};
 use crate::hooks::Hooks;
+use crate::lock::lock;
 use crate::runtime::SyncRuntime;
 use crate::shard::Shards;
 use crate::telemetry;
+use crate::telemetry::CONNECTIONS_REFUSED;
 use anyhow::{Context, Result};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -77,11 +80,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(EdgeState {
-        config,
         hooks,
         shards: shards.clone(),
         next_conn: AtomicU64::new(1),
-        open_sockets: AtomicUsize::new(0),
+        open_sockets: Arc::new(AtomicUsize::new(0)),
+        unauthenticated: Arc::new(AtomicUsize::new(0)),
+        pending: PendingConnections::new(config.max_pending_connections),
+        pending_per_client: AddressSlots::new(config.max_connections_per_client),
+        sockets_per_client: AddressSlots::new(config.max_connections_per_client),
+        queue_budget: QueueBudget::new(config.max_total_queue_bytes),
+        config,
         shutdown: shutdown_rx.clone(),
         tracker: TaskTracker::new(),
         health: tokio::sync::Mutex::new(None),
@@ -99,10 +107,10 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
+                Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
                     let state2 = state.clone();
-                    state.tracker.spawn(serve_connection(tcp, state2));
+                    state.tracker.spawn(serve_connection(tcp, peer, state2));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -121,14 +129,42 @@ async fn accept_loop(
     let _ = tokio::task::spawn_blocking(move || shards.stop()).await;
 }
 
-async fn serve_connection(tcp: tokio::net::TcpStream, state: Arc<EdgeState>) {
+/// One TCP connection: HTTP/1.1 requests (and their upgrades) until it closes. Until its
+/// first request head is complete it counts as pending (`edge/pending.rs`), per client address
+/// too unless the peer is a trusted proxy (whose clients are told apart at admission).
+async fn serve_connection(tcp: tokio::net::TcpStream, peer: SocketAddr, state: Arc<EdgeState>) {
+    let per_client = if state.config.trusted_proxies.contains(&peer.ip()) {
+        None
+    } else {
+        match state.pending_per_client.take(peer.ip()) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::counter!(CONNECTIONS_REFUSED, "reason" => "per-client").increment(1);
+                return;
+            }
+        }
+    };
+    let pending = state.pending.register();
+    let evicted = pending.evicted.clone();
+    // Released by the first request to arrive.
+    let waiting = Arc::new(Mutex::new(Some((pending, per_client))));
     let mut shutdown = state.shutdown.clone();
     let state2 = state.clone();
-    let service = service_fn(move |req| edge::handle(req, state2.clone()));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).with_upgrades();
+    let service = service_fn(move |req| {
+        lock(&waiting).take();
+        edge::handle(req, peer, state2.clone())
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout)
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "http connection ended with an error"); } }
+        _ = evicted.cancelled() => {
+            tracing::debug!(%peer, "closing a connection that sent no request: too many connections are waiting");
+        }
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;

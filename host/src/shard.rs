@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 pub enum ShardMsg {
     Open {
@@ -45,6 +45,8 @@ pub enum ShardMsg {
         conn: u64,
         store_id: Arc<str>,
         text: String,
+        /// Held until the frame is handled (the connection's frames-in-flight budget).
+        permit: OwnedSemaphorePermit,
     },
     Closed {
         conn: u64,
@@ -171,7 +173,7 @@ impl ShardLoop {
                     let result = lock(&self.io.db).probe_write();
                     let _ = reply.send(result.map_err(|e| format!("{e:#}")));
                 }
-                ShardMsg::Frame { conn, store_id, text } => {
+                ShardMsg::Frame { conn, store_id, text, permit: _permit } => {
                     let Some(store) = self.stores.get_mut(&store_id) else {
                         continue;
                     };

@@ -2,6 +2,7 @@
 //! simple protocol) goes through before it reaches a store: store id, payload, token,
 //! validate-payload hooks, forwarded headers.
 
+use super::client_addr::client_ip;
 use super::error::EdgeError;
 use super::state::EdgeState;
 use crate::auth::token_matches;
@@ -12,6 +13,7 @@ use crate::telemetry::CONNECTIONS_REFUSED;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONNECTION, SEC_WEBSOCKET_VERSION, UPGRADE};
 use hyper::Request;
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -28,6 +30,10 @@ pub enum Entry {
 pub struct Admitted {
     pub store_id: String,
     pub info: OpenInfo,
+    /// The token was checked (a simple-protocol socket may still have to send it).
+    pub authenticated: bool,
+    /// The client's address (`client_addr.rs`).
+    pub client_ip: IpAddr,
 }
 
 fn invalid_token() -> EdgeError {
@@ -36,6 +42,7 @@ fn invalid_token() -> EdgeError {
 
 pub async fn admit(
     req: &Request<Incoming>,
+    peer: SocketAddr,
     params: &SyncParams,
     state: &EdgeState,
     entry: Entry,
@@ -80,7 +87,8 @@ pub async fn admit(
     validate_payload(state, store_id, &payload, &headers, req).await?;
     let protocol = if entry == Entry::Simple { Protocol::Simple } else { Protocol::Livestore };
     let info = OpenInfo { protocol, authenticated, client_id: params.client_id.clone(), payload, headers };
-    Ok(Admitted { store_id: store_id.to_string(), info })
+    let client_ip = client_ip(peer.ip(), req.headers(), &config.trusted_proxies);
+    Ok(Admitted { store_id: store_id.to_string(), info, authenticated, client_ip })
 }
 
 /// The validate-payload hooks at connect: a refusal is a 400 with the hook's message; a hook

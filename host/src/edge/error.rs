@@ -19,6 +19,8 @@ pub enum EdgeError {
     UpgradeRequired(String),
     /// A WebSocket upgrade for a protocol version other than 13 (RFC 6455 §4.4).
     WebSocketVersion(String),
+    /// A per-client limit was reached.
+    TooManyRequests(String),
     /// The server failed (a hook or the sync component), not the client.
     Internal(String),
     /// Shutting down, storage unavailable, or a limit reached: try again later.
@@ -34,6 +36,7 @@ impl EdgeError {
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
             EdgeError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             EdgeError::UpgradeRequired(_) | EdgeError::WebSocketVersion(_) => StatusCode::UPGRADE_REQUIRED,
+            EdgeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EdgeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -48,6 +51,7 @@ impl EdgeError {
             | EdgeError::PayloadTooLarge(m)
             | EdgeError::UpgradeRequired(m)
             | EdgeError::WebSocketVersion(m)
+            | EdgeError::TooManyRequests(m)
             | EdgeError::Internal(m)
             | EdgeError::Unavailable(m) => m,
         }

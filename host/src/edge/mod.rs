@@ -4,13 +4,18 @@
 
 mod admin;
 mod admit;
+mod auth_gate;
+mod client_addr;
 mod cors;
 mod error;
 mod http_rpc;
+mod pending;
 mod socket;
 mod state;
 
+pub(crate) use client_addr::AddressSlots;
 pub use error::EdgeError;
+pub(crate) use pending::PendingConnections;
 pub(crate) use state::EdgeState;
 use state::{send, HttpResponse};
 
@@ -22,6 +27,7 @@ use error::text;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,17 +36,18 @@ pub const INFO_TEXT: &str = "Info: livestore-sync, a LiveStore sync backend (wir
 /// One HTTP request, from any connection.
 pub(crate) async fn handle(
     req: Request<Incoming>,
+    peer: SocketAddr,
     state: Arc<EdgeState>,
 ) -> Result<HttpResponse, std::convert::Infallible> {
     let cors = state.config.cors.then(|| cors::allow_origin(&req, &state.config.allowed_origins));
-    let mut res = route(req, state).await.unwrap_or_else(EdgeError::into_response);
+    let mut res = route(req, peer, state).await.unwrap_or_else(EdgeError::into_response);
     if let Some(allow) = cors {
         allow.apply(res.headers_mut());
     }
     Ok(res)
 }
 
-async fn route(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<HttpResponse, EdgeError> {
+async fn route(req: Request<Incoming>, peer: SocketAddr, state: Arc<EdgeState>) -> Result<HttpResponse, EdgeError> {
     if state.config.cors && req.method() == Method::OPTIONS {
         return Ok(cors::preflight(&req));
     }
@@ -59,15 +66,15 @@ async fn route(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<HttpResp
     }
     match params.transport {
         Some(Transport::Ws) => {
-            let admitted = admit::admit(&req, &params, &state, Entry::LiveStoreWs).await?;
+            let admitted = admit::admit(&req, peer, &params, &state, Entry::LiveStoreWs).await?;
             socket::accept(req, admitted, state).await
         }
         Some(Transport::Http) => {
-            let admitted = admit::admit(&req, &params, &state, Entry::LiveStoreHttp).await?;
+            let admitted = admit::admit(&req, peer, &params, &state, Entry::LiveStoreHttp).await?;
             http_rpc::handle(req, admitted, state).await
         }
         None if admit::is_websocket_upgrade(&req) && params.store_id.is_some() => {
-            let admitted = admit::admit(&req, &params, &state, Entry::Simple).await?;
+            let admitted = admit::admit(&req, peer, &params, &state, Entry::Simple).await?;
             socket::accept(req, admitted, state).await
         }
         None if req.method() == Method::GET && req.uri().path() == "/" => Ok(text(StatusCode::OK, INFO_TEXT)),

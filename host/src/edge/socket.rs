@@ -2,6 +2,7 @@
 //! protocols, and the pump that moves frames between the socket and the owner.
 
 use super::admit::Admitted;
+use super::auth_gate::authenticate;
 use super::error::EdgeError;
 use super::state::{ask, EdgeState, HttpResponse};
 use crate::conn_queue::{conn_queue, ConnReceiver, ConnSender};
@@ -15,10 +16,10 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -28,7 +29,9 @@ use tokio_tungstenite::WebSocketStream;
 /// Per-socket read buffer (see `accept`).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-/// Register the connection with its store's owner, then switch protocols.
+/// Register the connection with its store's owner, then switch protocols. A simple-protocol
+/// socket that still has to authenticate switches first and registers only once it has
+/// (`auth_gate.rs`).
 pub async fn accept(
     mut req: Request<Incoming>,
     admitted: Admitted,
@@ -37,22 +40,35 @@ pub async fn accept(
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
         return Err(EdgeError::BadRequest("Missing Sec-WebSocket-Key header".into()));
     };
-    if state.open_sockets.fetch_add(1, Ordering::AcqRel) >= state.config.max_connections {
-        state.open_sockets.fetch_sub(1, Ordering::AcqRel);
-        metrics::counter!(CONNECTIONS_REFUSED, "reason" => "max-connections").increment(1);
-        return Err(EdgeError::Unavailable("Too many connections; try again later".into()));
-    }
-    // Counted from here; the socket task (or the early returns below) give the slot back.
-    let slot = SocketSlot(state.clone());
+    // Counted from here; the socket task (or the early returns below) give the places back.
+    let slot = Counted::take(&state.open_sockets, state.config.max_connections, "max-connections")
+        .ok_or_else(|| EdgeError::Unavailable("Too many connections; try again later".into()))?;
+    let Some(client_slot) = state.sockets_per_client.take(admitted.client_ip) else {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => "per-client").increment(1);
+        return Err(EdgeError::TooManyRequests(format!(
+            "Too many connections from {}; at most {} at once",
+            admitted.client_ip, state.config.max_connections_per_client
+        )));
+    };
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let store_id: Arc<str> = admitted.store_id.into();
-    let (out_tx, out_rx) = conn_queue(state.config.max_queue_bytes);
+    let (out_tx, out_rx) = conn_queue(&state.queue_budget, conn, state.config.max_queue_bytes);
     let shard = state.shards.route(&store_id).clone();
-    let out = out_tx.clone();
-    let info = admitted.info;
-    ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply })
-        .await?
-        .map_err(EdgeError::BadRequest)?;
+    let mut info = Some(admitted.info);
+    let gate = match (&state.config.auth_token, admitted.authenticated) {
+        (Some(token), false) => {
+            let waiting = Counted::take(&state.unauthenticated, state.config.max_unauthenticated, "unauthenticated")
+                .ok_or_else(|| EdgeError::Unavailable("Too many connections waiting to authenticate".into()))?;
+            Some((token.clone(), waiting))
+        }
+        _ => {
+            let (out, info) = (out_tx.clone(), info.take().ok_or_else(|| EdgeError::Internal("no open info".into()))?);
+            ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply })
+                .await?
+                .map_err(EdgeError::BadRequest)?;
+            None
+        }
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     // tungstenite zero-fills its whole read buffer on every read: the 128 KiB default made each
     // small Ack cost a 128 KiB memset (30% of CPU with 1,000 live pullers) and 128 KiB of RSS
@@ -62,19 +78,47 @@ pub async fn accept(
         .max_message_size(Some(state.config.max_frame_bytes))
         .max_frame_size(Some(state.config.max_frame_bytes));
     let shutdown = state.shutdown.clone();
-    let limits = SocketLimits { send_timeout: state.config.send_timeout, idle_timeout: state.config.idle_timeout };
+    let limits = SocketLimits {
+        send_timeout: state.config.send_timeout,
+        idle_timeout: state.config.idle_timeout,
+        frames_in_flight: state.config.max_frames_in_flight,
+    };
+    let auth_timeout = state.config.auth_timeout;
     state.tracker.spawn(async move {
-        let _slot = slot;
+        let _slots = (slot, client_slot);
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                if gate.is_none() {
+                    let _ = shard.send(ShardMsg::Closed { conn, store_id });
+                }
+                return;
+            }
+        };
+        let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        if let (Some((token, waiting)), Some(mut info)) = (gate, info) {
+            let authenticated = authenticate(&mut ws, &token, auth_timeout).await;
+            drop(waiting);
+            if !authenticated {
+                return;
+            }
+            info.authenticated = true;
+            let out = out_tx.clone();
+            let opened =
+                ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply }).await;
+            if let Err(reason) = opened.map_err(|e| format!("{e:?}")).and_then(|r| r) {
+                let frame = serde_json::json!({ "type": "error", "code": "unavailable", "message": reason });
+                let _ = ws.send(Message::text(frame.to_string())).await;
+                let close = CloseFrame { code: CloseCode::Again, reason: "store unavailable".into() };
+                let _ = ws.send(Message::Close(Some(close))).await;
+                return;
+            }
+        }
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
         tracing::info!(conn, store_id = &*store_id, "connection opened");
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
-                let pump = Pump { conn, store_id: store_id.clone(), shard: shard.clone(), limits };
-                pump.run(ws, out_tx, out_rx, shutdown).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-        }
+        let pump = Pump { conn, store_id: store_id.clone(), shard: shard.clone(), limits };
+        pump.run(ws, out_tx, out_rx, shutdown).await;
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
         tracing::info!(conn, store_id = &*store_id, "connection closed");
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
@@ -90,14 +134,26 @@ pub async fn accept(
     Ok(res)
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(super) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// One counted WebSocket; dropping it frees the slot.
-struct SocketSlot(Arc<EdgeState>);
+/// One place under a server-wide count (open sockets, sockets waiting to authenticate);
+/// dropping it gives the place back.
+struct Counted(Arc<AtomicUsize>);
 
-impl Drop for SocketSlot {
+impl Counted {
+    fn take(count: &Arc<AtomicUsize>, limit: usize, reason: &'static str) -> Option<Counted> {
+        if count.fetch_add(1, Ordering::AcqRel) >= limit {
+            count.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+            return None;
+        }
+        Some(Counted(count.clone()))
+    }
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.open_sockets.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -105,6 +161,8 @@ impl Drop for SocketSlot {
 struct SocketLimits {
     send_timeout: Duration,
     idle_timeout: Option<Duration>,
+    /// Frames waiting for the store before this socket is no longer read.
+    frames_in_flight: usize,
 }
 
 /// One WebSocket's pump: frames in → the store's shard; queued frames out → the socket.
@@ -147,6 +205,10 @@ impl Pump {
             let store_id = store_for_reader;
             let shard = shard_for_reader;
             let idle = limits.idle_timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+            // Each frame holds a permit until its store has handled it: a client that sends
+            // faster than its store works waits here (TCP backpressure) instead of growing the
+            // shard's queue and delaying every other store on it.
+            let in_flight = Arc::new(Semaphore::new(limits.frames_in_flight));
             let idle_timer = tokio::time::sleep(idle);
             tokio::pin!(idle_timer);
             loop {
@@ -156,11 +218,15 @@ impl Pump {
                         match msg {
                             Some(Ok(Message::Text(t))) => {
                                 tracing::debug!(conn, frame = %crate::redact::redact_frame(t.as_str()), "frame in");
-                                let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned() };
+                                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                                let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned(), permit };
                                 if shard.send(frame).is_err() { break; }
                             }
                             Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
-                                Ok(text) => { let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text }); }
+                                Ok(text) => {
+                                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                                    let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text, permit });
+                                }
                                 Err(_) => { out_tx.close(1003, "binary frames must be UTF-8 JSON"); break; }
                             },
                             Some(Ok(Message::Close(_))) | None => break,

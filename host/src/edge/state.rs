@@ -1,7 +1,10 @@
 //! What every request handler shares, and how a handler asks a store's owner.
 
+use super::client_addr::AddressSlots;
 use super::error::EdgeError;
+use super::pending::PendingConnections;
 use crate::config::ServerConfig;
+use crate::conn_queue::QueueBudget;
 use crate::hooks::Hooks;
 use crate::shard::{ShardMsg, Shards};
 use bytes::Bytes;
@@ -21,7 +24,17 @@ pub(crate) struct EdgeState {
     pub hooks: Option<Arc<Hooks>>,
     pub shards: Arc<Shards>,
     pub next_conn: AtomicU64,
-    pub open_sockets: AtomicUsize,
+    /// Open WebSockets (`--max-connections`).
+    pub open_sockets: Arc<AtomicUsize>,
+    /// Simple-protocol sockets waiting to authenticate (`--max-unauthenticated`).
+    pub unauthenticated: Arc<AtomicUsize>,
+    /// Connections without a complete request yet (`--max-pending-connections`).
+    pub pending: Arc<PendingConnections>,
+    /// Per client address: connections without a complete request, and WebSockets.
+    pub pending_per_client: Arc<AddressSlots>,
+    pub sockets_per_client: Arc<AddressSlots>,
+    /// Bytes queued for all connections (`--max-total-queue-bytes`).
+    pub queue_budget: Arc<QueueBudget>,
     pub shutdown: watch::Receiver<bool>,
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
