@@ -48,7 +48,7 @@ impl QueueBudget {
                 (q.kill.is_none() && q.bytes > 0).then(|| (q.bytes, s.clone()))
             })
             .collect();
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (bytes, shared) in candidates {
             if self.total() <= self.limit {
                 break;
