@@ -50,6 +50,16 @@ async fn websocket_versions_other_than_13_get_426() -> Result<()> {
     Ok(())
 }
 
+/// The HTTP transport takes POST; anything else is 405 (as on Cloudflare), not a component defect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_transport_refuses_other_methods() -> Result<()> {
+    let server = TestServer::builder().token(None).start().await?;
+    let (status, raw) = http_request(server.addr, &get("/?storeId=m&transport=http", "")).await?;
+    assert_eq!(status, 405, "{raw}");
+    assert!(raw.contains("the HTTP transport takes POST"), "{raw}");
+    Ok(())
+}
+
 /// With `--cors` and an origin allowlist, a response names the request's origin (browsers
 /// accept one, not `*` next to a list) and varies by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

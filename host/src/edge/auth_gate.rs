@@ -44,6 +44,7 @@ pub async fn authenticate(ws: &mut Socket, expected: &str, timeout: Duration) ->
             Ok(Some(Ok(Message::Binary(b)))) => String::from_utf8_lossy(&b).into_owned(),
             Ok(Some(Ok(_))) => continue,
         };
+        tracing::debug!(frame = %crate::redact::redact_frame(&msg), "frame in (not authenticated yet)");
         seen += 1;
         if seen > MAX_MESSAGES_BEFORE_AUTH {
             refuse(ws, format!("{MAX_MESSAGES_BEFORE_AUTH} messages without authenticating")).await;

@@ -14,6 +14,7 @@ pub enum EdgeError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
+    MethodNotAllowed(String),
     PayloadTooLarge(String),
     /// `transport=ws` without a WebSocket upgrade.
     UpgradeRequired(String),
@@ -34,6 +35,7 @@ impl EdgeError {
             EdgeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
+            EdgeError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             EdgeError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             EdgeError::UpgradeRequired(_) | EdgeError::WebSocketVersion(_) => StatusCode::UPGRADE_REQUIRED,
             EdgeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -48,6 +50,7 @@ impl EdgeError {
             | EdgeError::Unauthorized(m)
             | EdgeError::Forbidden(m)
             | EdgeError::NotFound(m)
+            | EdgeError::MethodNotAllowed(m)
             | EdgeError::PayloadTooLarge(m)
             | EdgeError::UpgradeRequired(m)
             | EdgeError::WebSocketVersion(m)

@@ -69,6 +69,9 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, state: Arc<EdgeState>) 
             let admitted = admit::admit(&req, peer, &params, &state, Entry::LiveStoreWs).await?;
             socket::accept(req, admitted, state).await
         }
+        Some(Transport::Http) if req.method() != Method::POST => {
+            Err(EdgeError::MethodNotAllowed("the HTTP transport takes POST".into()))
+        }
         Some(Transport::Http) => {
             let admitted = admit::admit(&req, peer, &params, &state, Entry::LiveStoreHttp).await?;
             http_rpc::handle(req, admitted, state).await
