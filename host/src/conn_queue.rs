@@ -156,8 +156,9 @@ impl ConnSender {
         }
         q.bytes += len;
         q.frames.push_back(Outgoing::Text(text));
-        drop(q);
+        // Added under the queue's lock, as every subtraction is: the total never dips below zero.
         let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;
+        drop(q);
         self.shared.notify.notify_one();
         if total > self.budget.limit {
             self.budget.shed();

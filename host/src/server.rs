@@ -148,6 +148,7 @@ async fn serve_connection(tcp: tokio::net::TcpStream, peer: SocketAddr, state: A
     let evicted = pending.evicted.clone();
     // Released by the first request to arrive.
     let waiting = Arc::new(Mutex::new(Some((pending, per_client))));
+    let waiting_for_evict = waiting.clone();
     let mut shutdown = state.shutdown.clone();
     let state2 = state.clone();
     let service = service_fn(move |req| {
@@ -160,14 +161,29 @@ async fn serve_connection(tcp: tokio::net::TcpStream, peer: SocketAddr, state: A
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades();
     tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "http connection ended with an error"); } }
-        _ = evicted.cancelled() => {
-            tracing::debug!(%peer, "closing a connection that sent no request: too many connections are waiting");
-        }
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+    let evicted = evicted.cancelled();
+    tokio::pin!(evicted);
+    // An eviction that lands after the request head arrived (the service already took the
+    // connection out of the waiting set) is ignored: that request is served.
+    let mut still_waiting = true;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res { tracing::debug!(error = %e, "http connection ended with an error"); }
+                break;
+            }
+            _ = &mut evicted, if still_waiting => {
+                if lock(&waiting_for_evict).is_some() {
+                    tracing::debug!(%peer, "closing a connection that sent no request: too many connections are waiting");
+                    break;
+                }
+                still_waiting = false;
+            }
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+                break;
+            }
         }
     }
 }

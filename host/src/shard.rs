@@ -160,7 +160,11 @@ impl ShardLoop {
             match msg {
                 ShardMsg::Open { conn, store_id, info, out, reply } => {
                     let result = self.open(conn, &store_id, info, out);
-                    let _ = reply.send(result);
+                    let opened = result.is_ok();
+                    // The request gave up waiting (its client hung up): nobody will send Closed.
+                    if reply.send(result).is_err() && opened {
+                        self.close(conn, &store_id);
+                    }
                 }
                 ShardMsg::Http { store_id, payload, body, reply } => {
                     let result = self.http(&store_id, payload.as_deref(), &body);

@@ -60,6 +60,22 @@ async fn the_http_transport_refuses_other_methods() -> Result<()> {
     Ok(())
 }
 
+/// An HTTP-transport body that trickles in is cut off at the send timeout (408) instead of
+/// holding its socket and buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_finishes_gets_408() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::builder().token(None).config(|c| c.send_timeout = Duration::from_secs(1)).start().await?;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await?;
+    tcp.write_all(b"POST /?storeId=m&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"_tag\"")
+        .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    Ok(())
+}
+
 /// With `--cors` and an origin allowlist, a response names the request's origin (browsers
 /// accept one, not `*` next to a list) and varies by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,14 +15,23 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     if !trusted.contains(&peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    // From the right: proxies we trust append; the first entry that is not an address stops
+    // the walk (skipping it would let a client-written entry further left count).
+    for entry in entries.into_iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 /// Connections counted per client address; `limit` 0 counts nothing.
@@ -86,6 +95,9 @@ mod tests {
         assert_eq!(client_ip(ip("127.0.0.1"), &headers, &proxies), ip("10.0.0.7"));
         assert_eq!(client_ip(ip("192.0.2.9"), &headers, &proxies), ip("192.0.2.9"), "not a proxy: ignored");
         assert_eq!(client_ip(ip("127.0.0.1"), &HeaderMap::new(), &proxies), ip("127.0.0.1"));
+        let mut odd = HeaderMap::new();
+        odd.insert("x-forwarded-for", "6.6.6.6, unknown".parse().expect("header"));
+        assert_eq!(client_ip(ip("127.0.0.1"), &odd, &proxies), ip("127.0.0.1"), "no skipping past garbage");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum EdgeError {
     Forbidden(String),
     NotFound(String),
     MethodNotAllowed(String),
+    /// The request (its body) did not arrive in time.
+    RequestTimeout(String),
     PayloadTooLarge(String),
     /// `transport=ws` without a WebSocket upgrade.
     UpgradeRequired(String),
@@ -36,6 +38,7 @@ impl EdgeError {
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::NotFound(_) => StatusCode::NOT_FOUND,
             EdgeError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             EdgeError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             EdgeError::UpgradeRequired(_) | EdgeError::WebSocketVersion(_) => StatusCode::UPGRADE_REQUIRED,
             EdgeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -51,6 +54,7 @@ impl EdgeError {
             | EdgeError::Forbidden(m)
             | EdgeError::NotFound(m)
             | EdgeError::MethodNotAllowed(m)
+            | EdgeError::RequestTimeout(m)
             | EdgeError::PayloadTooLarge(m)
             | EdgeError::UpgradeRequired(m)
             | EdgeError::WebSocketVersion(m)

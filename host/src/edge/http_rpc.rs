@@ -28,9 +28,13 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     let limit = state.config.max_frame_bytes;
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    // The body has the send timeout to arrive: a byte-a-second body must not hold its socket.
+    let deadline = state.config.send_timeout;
+    let body = tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect())
         .await
+        .map_err(|_| {
+            EdgeError::RequestTimeout(format!("the request body did not arrive within {} s", deadline.as_secs()))
+        })?
         .map_err(|e| EdgeError::PayloadTooLarge(format!("request body over {limit} bytes: {e}")))?
         .to_bytes();
     let body =

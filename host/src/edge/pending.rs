@@ -18,7 +18,7 @@ pub struct PendingConnections {
     waiting: Mutex<BTreeMap<u64, CancellationToken>>,
 }
 
-/// One waiting connection; `done` (or drop) removes it.
+/// One waiting connection; dropping it removes it.
 pub struct Pending {
     id: u64,
     registry: Arc<PendingConnections>,

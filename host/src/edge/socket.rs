@@ -134,6 +134,18 @@ pub async fn accept(
     Ok(res)
 }
 
+/// A place for one more frame of this connection in its store's queue; `None` when the server
+/// is shutting down meanwhile.
+async fn next_permit(
+    in_flight: &Arc<Semaphore>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::select! {
+        permit = in_flight.clone().acquire_owned() => permit.ok(),
+        _ = shutdown.changed() => None,
+    }
+}
+
 pub(super) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// One place under a server-wide count (open sockets, sockets waiting to authenticate);
@@ -218,13 +230,13 @@ impl Pump {
                         match msg {
                             Some(Ok(Message::Text(t))) => {
                                 tracing::debug!(conn, frame = %crate::redact::redact_frame(t.as_str()), "frame in");
-                                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                                let Some(permit) = next_permit(&in_flight, &mut shutdown).await else { break };
                                 let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned(), permit };
                                 if shard.send(frame).is_err() { break; }
                             }
                             Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                                 Ok(text) => {
-                                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                                    let Some(permit) = next_permit(&in_flight, &mut shutdown).await else { break };
                                     let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text, permit });
                                 }
                                 Err(_) => { out_tx.close(1003, "binary frames must be UTF-8 JSON"); break; }
