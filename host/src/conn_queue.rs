@@ -45,7 +45,8 @@ impl QueueBudget {
             .filter_map(Weak::upgrade)
             .filter_map(|s| {
                 let q = lock(&s.queue);
-                (q.kill.is_none() && q.bytes > 0).then(|| (q.bytes, s.clone()))
+                let held = q.bytes + q.in_write;
+                (q.kill.is_none() && held > 0).then(|| (held, s.clone()))
             })
             .collect();
         candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
@@ -68,6 +69,9 @@ struct Queue {
     frames: VecDeque<Outgoing>,
     /// Bytes of the text frames in `frames`.
     bytes: usize,
+    /// Bytes of the frame the writer took last: still in memory (being written to the socket)
+    /// until it asks for the next one, so still counted.
+    in_write: usize,
     /// Set once: the close to send instead of anything queued.
     kill: Option<(u16, String)>,
     /// The receiver is gone: nothing more is queued.
@@ -88,8 +92,12 @@ impl Shared {
         if q.kill.is_none() {
             q.kill = Some((code, reason));
         }
-        budget.total.fetch_sub(q.bytes, Ordering::AcqRel);
+        // The frame in the middle of a write (if any) is released from the budget now too: it
+        // is freed when that write ends, within the send timeout, and must not make the budget
+        // cut off other connections meanwhile.
+        budget.total.fetch_sub(q.bytes + q.in_write, Ordering::AcqRel);
         q.bytes = 0;
+        q.in_write = 0;
         q.frames.clear();
         drop(q);
         self.notify.notify_one();
@@ -110,7 +118,7 @@ pub struct ConnReceiver {
 /// A queue for connection `conn` that holds at most `limit_bytes` of unsent frames, and
 /// counts against `budget`.
 pub fn conn_queue(budget: &Arc<QueueBudget>, conn: u64, limit_bytes: usize) -> (ConnSender, ConnReceiver) {
-    let queue = Queue { frames: VecDeque::new(), bytes: 0, kill: None, closed: false, senders: 1 };
+    let queue = Queue { frames: VecDeque::new(), bytes: 0, in_write: 0, kill: None, closed: false, senders: 1 };
     let shared = Arc::new(Shared { conn, queue: Mutex::new(queue), notify: Notify::new() });
     lock(&budget.conns).insert(conn, Arc::downgrade(&shared));
     (
@@ -147,7 +155,7 @@ impl ConnSender {
         if q.kill.is_some() || q.closed {
             return;
         }
-        if q.bytes + len > self.limit {
+        if q.bytes + q.in_write + len > self.limit {
             drop(q);
             let reason = format!("send queue over {} bytes: the client is not reading", self.limit);
             metrics::counter!(crate::telemetry::SLOW_CONSUMERS_CLOSED).increment(1);
@@ -180,8 +188,10 @@ impl ConnSender {
         self.shared.kill(&self.budget, code, reason.into());
     }
 
+    /// Bytes queued, the frame being written included.
     pub fn queued_bytes(&self) -> usize {
-        lock(&self.shared.queue).bytes
+        let q = lock(&self.shared.queue);
+        q.bytes + q.in_write
     }
 }
 
@@ -192,13 +202,16 @@ impl ConnReceiver {
         loop {
             {
                 let mut q = lock(&self.shared.queue);
+                // Asking again means the last frame was written (or dropped).
+                self.budget.total.fetch_sub(q.in_write, Ordering::AcqRel);
+                q.in_write = 0;
                 if let Some((code, reason)) = q.kill.clone() {
                     return Some(Outgoing::Close(code, reason));
                 }
                 if let Some(out) = q.frames.pop_front() {
                     if let Outgoing::Text(t) = &out {
                         q.bytes -= t.len();
-                        self.budget.total.fetch_sub(t.len(), Ordering::AcqRel);
+                        q.in_write = t.len();
                     }
                     return Some(out);
                 }
@@ -215,8 +228,9 @@ impl Drop for ConnReceiver {
     fn drop(&mut self) {
         let mut q = lock(&self.shared.queue);
         q.closed = true;
-        self.budget.total.fetch_sub(q.bytes, Ordering::AcqRel);
+        self.budget.total.fetch_sub(q.bytes + q.in_write, Ordering::AcqRel);
         q.bytes = 0;
+        q.in_write = 0;
         q.frames.clear();
         drop(q);
         lock(&self.budget.conns).remove(&self.shared.conn);
@@ -274,6 +288,21 @@ mod tests {
         assert!(
             matches!(cut.recv().await, Some(Outgoing::Close(CLOSE_SLOW_CONSUMER, r)) if r.contains("held the most"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_frame_counts_until_the_writer_asks_for_the_next() {
+        let budget = QueueBudget::new(100);
+        let (a, mut a_rx) = conn_queue(&budget, 1, 1000);
+        let (b, _b_rx) = conn_queue(&budget, 2, 1000);
+        a.send_text("x".repeat(80));
+        assert!(matches!(a_rx.recv().await, Some(Outgoing::Text(_))));
+        assert_eq!(budget.total(), 80, "being written, still in memory");
+        // 110 > 100: the connection stuck writing 80 bytes is the one cut off.
+        b.send_text("y".repeat(30));
+        assert!(matches!(a_rx.recv().await, Some(Outgoing::Close(CLOSE_SLOW_CONSUMER, _))));
+        assert_eq!(budget.total(), 30);
+        assert_eq!(b.queued_bytes(), 30);
     }
 
     #[tokio::test]
