@@ -43,6 +43,8 @@ macro_rules! for_each_conformance_case {
             backend_id_mismatch_on_push_and_on_pull,
             a_batch_repeating_a_seq_num_is_rejected_whole_and_the_store_keeps_working,
             a_batch_with_a_broken_parent_chain_is_rejected,
+            seq_nums_past_javascript_safe_integers_are_rejected_whole,
+            a_connection_runs_at_most_16_pulls,
             stores_whose_ids_differ_only_in_dash_and_underscore_are_independent,
             a_finished_non_live_pull_gets_no_broadcasts,
             an_interrupted_live_pull_stops_receiving,
@@ -282,6 +284,44 @@ pub async fn a_batch_with_a_broken_parent_chain_is_rejected(server: &Endpoint) -
     let (_, jump) = c.push(&store, vec![event(4, 3), event(4, 4)], None).await?;
     assert_eq!(failure_error(&jump).map(|e| e["_tag"].clone()), Some(json!("UnknownError")));
     assert_eq!(c.pull_seq_nums(&store).await?.0, vec![1, 2, 3]);
+    Ok(())
+}
+
+/// seqNums are JavaScript numbers in LiveStore: past 2^53 − 1 a client cannot even hold them.
+pub async fn seq_nums_past_javascript_safe_integers_are_rejected_whole(server: &Endpoint) -> Result<()> {
+    let store = unique_store("safe-int");
+    let mut c = server.connect(&store).await?;
+    let max_safe = (1_i64 << 53) - 1;
+    for batch in [vec![event(1, 0), event(i64::MAX, 1)], vec![event(max_safe + 1, 0)]] {
+        let (_, rejected) = c.push(&store, batch, None).await?;
+        let error = failure_error(&rejected).cloned().unwrap_or(Value::Null);
+        assert_eq!(error["cause"]["name"], "InvalidBatchError", "{rejected}");
+    }
+    assert!(c.pull_seq_nums(&store).await?.0.is_empty(), "nothing stored");
+    let (_, ok) = c.push(&store, vec![event(max_safe, 0)], None).await?;
+    assert!(is_push_ack(&ok), "the largest safe seqNum is fine: {ok}");
+    Ok(())
+}
+
+/// Pulls past the per-connection cap fail with `TooManyPullsError`; interrupting one frees a place.
+pub async fn a_connection_runs_at_most_16_pulls(server: &Endpoint) -> Result<()> {
+    let store = unique_store("pull-cap");
+    let mut c = server.connect(&store).await?;
+    for i in 0..16 {
+        c.send(&pull_request(&format!("p{i}"), &store, None, true)).await?;
+        assert_eq!(c.recv().await?["_tag"], "Chunk");
+    }
+    c.send(&pull_request("p16", &store, None, true)).await?;
+    let refused = c.recv().await?;
+    assert_eq!(
+        failure_error(&refused).map(|e| e["cause"]["name"].clone()),
+        Some(json!("TooManyPullsError")),
+        "{refused}"
+    );
+    c.send(&interrupt("p0")).await?;
+    c.recv().await?;
+    c.send(&pull_request("p17", &store, None, true)).await?;
+    assert_eq!(c.recv().await?["_tag"], "Chunk");
     Ok(())
 }
 
