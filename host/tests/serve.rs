@@ -16,18 +16,6 @@ fn serve_env(dir: &std::path::Path, extra: &[&str], envs: &[(&str, &str)]) -> Re
     binary::serve(BIN, dir, &dir.join("data"), extra, envs)
 }
 
-fn wait_for_log(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .with_context(|| format!("no log line with {needle:?}"))?;
-        if line.contains(needle) {
-            return Ok(line);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_reads_dev_vars_serves_and_stops_gracefully_on_sigterm() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -45,7 +33,7 @@ async fn serve_reads_dev_vars_serves_and_stops_gracefully_on_sigterm() -> Result
     let mut c = WsClient::connect(&format!("{base}/?storeId=srv&payload={payload}&transport=ws")).await?;
     let (_, ack) = c.push("srv", chain(1, 20), None).await?;
     assert!(is_push_ack(&ack), "{ack}");
-    let line = wait_for_log(&served.log, "push store=\"srv\"")?;
+    let line = binary::wait_for_log(&served.log, "push store=\"srv\"")?;
     assert!(
         line.contains("events=20") && line.contains("result=ok") && line.contains("client=\"client-raw\""),
         "{line}"
@@ -89,11 +77,11 @@ async fn json_logs_and_flags_override_the_environment() -> Result<()> {
     ))
     .await?;
     // Fields keep their plain value in JSON (text logs quote and escape them).
-    let opened = wait_for_log(&served.log, "connection opened")?;
+    let opened = binary::wait_for_log(&served.log, "connection opened")?;
     let v: serde_json::Value = serde_json::from_str(&opened).with_context(|| format!("not JSON: {opened}"))?;
     assert_eq!(v["fields"]["store_id"], "j", "{opened}");
     c.push("j", chain(1, 1), None).await?;
-    let line = wait_for_log(&served.log, r#"push store=\"j\""#)?;
+    let line = binary::wait_for_log(&served.log, r#"push store=\"j\""#)?;
     let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
     assert_eq!(v["level"], "INFO");
     served.child.kill()?;
@@ -140,10 +128,10 @@ async fn store_ids_cannot_forge_log_lines() -> Result<()> {
     let mut c = WsClient::connect(&sync_url(&format!("ws://{}", served.addr), store, TOKEN)).await?;
     let (_, ack) = c.push(store, chain(1, 1), None).await?;
     assert!(is_push_ack(&ack), "{ack}");
-    let line = wait_for_log(&served.log, "push store=")?;
+    let line = binary::wait_for_log(&served.log, "push store=")?;
     assert!(line.contains(r#"push store="evil\n2026-01-01T00:00:00Z  INFO forged line""#), "{line}");
     drop(c);
-    let _ = wait_for_log(&served.log, "connection closed")?;
+    let _ = binary::wait_for_log(&served.log, "connection closed")?;
     while let Ok(line) = served.log.recv_timeout(Duration::from_millis(300)) {
         assert!(!line.contains("forged line") || line.contains(r#"evil\n"#), "a forged log line: {line}");
     }
@@ -227,7 +215,7 @@ fn a_named_dev_vars_file_that_does_not_exist_is_an_error() -> Result<()> {
 async fn listening_on_all_interfaces_without_a_token_warns() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let served = serve(tmp.path(), &["--host", "0.0.0.0"])?;
-    let line = wait_for_log(&served.log, "NO AUTH TOKEN")?;
+    let line = binary::wait_for_log(&served.log, "NO AUTH TOKEN")?;
     assert!(line.contains("WARN"), "{line}");
     let tmp2 = tempfile::tempdir()?;
     let quiet = serve(tmp2.path(), &["--host", "127.0.0.1"])?;

@@ -7,25 +7,12 @@ use anyhow::{Context, Result};
 use livestore_sync_tests::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_livestore-sync");
 
 fn serve(dir: &Path) -> Result<binary::Served> {
     binary::serve(BIN, dir, &dir.join("data"), &["--auth-token", TOKEN, "--shards", "1"], &[])
-}
-
-fn wait_for_log(log: &Receiver<String>, needle: &str) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .with_context(|| format!("no log line with {needle:?}"))?;
-        if line.contains(needle) {
-            return Ok(line);
-        }
-    }
 }
 
 async fn health(addr: std::net::SocketAddr) -> Result<(u16, String)> {
@@ -58,7 +45,7 @@ async fn a_database_file_deleted_while_serving_stops_acknowledgements() -> Resul
     let (_, refused) = c.push("gone", chain(4, 4), None).await?;
     assert!(!is_push_ack(&refused), "a push after the file vanished must not be acknowledged: {refused}");
     assert!(failure_message(&refused).contains("was deleted"), "{refused}");
-    let line = wait_for_log(&served.log, "sync.db was deleted while the server was running")?;
+    let line = binary::wait_for_log(&served.log, "sync.db was deleted while the server was running")?;
     assert!(line.contains("ERROR"), "{line}");
     // Putting a copy back is a different file: still refused until restart.
     std::fs::copy(tmp.path().join("moved-away.db"), &db)?;
@@ -85,7 +72,7 @@ async fn a_failed_write_puts_sqlites_message_in_the_log() -> Result<()> {
     )?;
     let (_, refused) = c.push("full", chain(2, 2), None).await?;
     assert!(!is_push_ack(&refused), "{refused}");
-    let line = wait_for_log(&served.log, "storage failed")?;
+    let line = binary::wait_for_log(&served.log, "storage failed")?;
     assert!(line.contains("simulated: database or disk is full") && line.contains("append"), "{line}");
     assert!(line.contains("ERROR") && line.contains("full"), "{line}");
     Ok(())

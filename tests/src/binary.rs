@@ -64,3 +64,16 @@ pub fn serve(bin: &str, workdir: &Path, data_dir: &Path, extra: &[&str], envs: &
         }
     }
 }
+
+/// The first line of `log` containing `needle`, within 20 s.
+pub fn wait_for_log(log: &Receiver<String>, needle: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .with_context(|| format!("no log line with {needle:?}"))?;
+        if line.contains(needle) {
+            return Ok(line);
+        }
+    }
+}
