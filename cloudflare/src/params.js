@@ -80,6 +80,7 @@ export function syncParams(url) {
     storeId: storeId?.ok ?? null,
     storeIdRaw: storeId,
     transport: transport === 'ws' || transport === 'http' ? transport : null,
+    unknownTransport: transport !== null && transport !== 'ws' && transport !== 'http' ? transport : null,
     payload: q.has('payload') ? decodePayload(q.get('payload')) : null,
     clientId: q.get('clientId') ?? undefined,
     token: q.get('token') ?? undefined,

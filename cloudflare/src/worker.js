@@ -33,10 +33,14 @@ export default {
       const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
       return stub.fetch(new Request(request.url, { method: 'POST', headers: { 'x-livestore-sync-test': 'evict' } }))
     }
+    if (params.unknownTransport !== null) {
+      return text(400, `Unknown transport ${JSON.stringify(params.unknownTransport)}: use transport=ws or transport=http (none for the simple protocol)\n`)
+    }
     if (!params.transport && !(upgrade && params.storeIdRaw)) {
-      if (request.method === 'GET' && url.pathname === '/') return text(200, INFO)
-      if (request.method === 'GET' && url.pathname === '/health') return text(200, `ok\ncomponent sha256 ${GUEST_SHA256}\n`)
-      return text(400, 'Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http) or /health\n')
+      const read = request.method === 'GET' || request.method === 'HEAD'
+      if (url.pathname === '/') return read ? text(200, INFO) : text(405, '/ takes GET or HEAD\n')
+      if (url.pathname === '/health') return read ? text(200, `ok\ncomponent sha256 ${GUEST_SHA256}\n`) : text(405, '/health takes GET or HEAD\n')
+      return text(404, 'Not found: expected a sync request (?storeId=…&payload=…&transport=ws|http) or /health\n')
     }
     try {
       storeIdPattern ??= env.STORE_ID_PATTERN ? new RegExp(env.STORE_ID_PATTERN) : null

@@ -5,7 +5,7 @@
 
 use crate::data_lock::DataDirLock;
 use crate::storage::{Db, Durability};
-use crate::store_admin::ExportedEvent;
+use crate::store_admin::{ExportHeader, ExportedEvent};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::types::ValueRef;
@@ -161,16 +161,19 @@ pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Wr
     Ok(())
 }
 
-/// Write a store's events as JSON lines to `output` (a file) or stdout.
+/// Write a store as JSON lines to `output` (a file) or stdout: a header line (store, backend
+/// id, head), then one line per event.
 pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<u64> {
     let mut db = open_existing(data_dir)?;
-    let total = db.store_info(store_id)?.map(|i| i.event_count as u64);
-    let bar = progress(total, &format!("exporting {store_id}"));
+    let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
+    let bar = progress(Some(info.event_count as u64), &format!("exporting {store_id}"));
     let sink: Box<dyn Write> = match output {
         Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
+    serde_json::to_writer(&mut sink, &ExportHeader::of(&info))?;
+    sink.write_all(b"\n")?;
     let n = db.export(store_id, |event| {
         serde_json::to_writer(&mut sink, &event)?;
         sink.write_all(b"\n")?;
@@ -182,9 +185,35 @@ pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<
     Ok(n)
 }
 
-/// Read JSON lines from `file` (`-` for stdin) and import them as the store's log.
-pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Result<u64> {
-    std::fs::create_dir_all(data_dir)?;
+/// Which backend id an imported store gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportBackendId {
+    /// The export's own (its header line), so the store's clients continue without a reset; a
+    /// file without a header gets a new one.
+    FromFile,
+    /// A new one: every client of the store resets (`onBackendIdMismatch`).
+    New,
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct Imported {
+    pub events: u64,
+    pub backend_id: String,
+    /// The backend id came from the file's header.
+    pub kept_backend_id: bool,
+}
+
+/// Read JSON lines from `file` (`-` for stdin; an optional header line, then events) and import
+/// them as the store's log.
+pub fn import(
+    data_dir: &Path,
+    store_id: &str,
+    file: &Path,
+    replace: bool,
+    backend: ImportBackendId,
+) -> Result<Imported> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let _lock = lock_for_writing(data_dir, "import")?;
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin().lock()))
@@ -193,10 +222,17 @@ pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Re
     };
     let bar = progress(None, &format!("reading {}", file.display()));
     let mut events = Vec::new();
+    let mut header = None;
     for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {}", i + 1))?;
+        let line = line.with_context(|| format!("reading line {} of {}", i + 1, file.display()))?;
         if line.trim().is_empty() {
             continue;
+        }
+        if i == 0 {
+            if let Some(h) = ExportHeader::parse(&line) {
+                header = Some(h);
+                continue;
+            }
         }
         let event: ExportedEvent =
             serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
@@ -204,12 +240,36 @@ pub fn import(data_dir: &Path, store_id: &str, file: &Path, replace: bool) -> Re
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let from_file = header.filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id);
+    let kept_backend_id = from_file.is_some();
+    let backend_id = from_file.unwrap_or_else(|| nanoid::nanoid!());
     let mut db = Db::open(&db_path(data_dir), Durability::Normal)?;
     let bar = progress(Some(events.len() as u64), &format!("importing into {store_id}"));
-    let n = db.import(store_id, events, replace, &nanoid::nanoid!())?;
+    let n = db.import(store_id, events, replace, &backend_id)?;
     bar.set_position(n);
     bar.finish_and_clear();
-    Ok(n)
+    Ok(Imported { events: n, backend_id, kept_backend_id })
+}
+
+/// A consistent copy of a data directory's database, taken beside a running server
+/// (`VACUUM INTO`: one read transaction, so the copy is one point in time). `to` is a new
+/// directory that can be served as it is (`serve --data-dir TO`).
+pub fn backup(data_dir: &Path, to: &Path) -> Result<u64> {
+    let source = db_path(data_dir);
+    if !source.exists() {
+        bail!("no database at {} (is --data-dir right?)", source.display());
+    }
+    let target = db_path(to);
+    if target.exists() {
+        bail!("{} already exists; back up into a new directory", target.display());
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let conn = Connection::open_with_flags(&source, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_context(|| format!("opening {}", source.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let target_text = target.to_str().with_context(|| format!("{} is not UTF-8", target.display()))?;
+    conn.execute("VACUUM INTO ?1", [target_text]).with_context(|| format!("copying into {}", target.display()))?;
+    Ok(std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0))
 }
 
 pub fn reset(data_dir: &Path, store_id: &str) -> Result<(u64, String)> {

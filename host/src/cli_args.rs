@@ -52,7 +52,9 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Import JSON lines (from `export`; FILE `-` reads stdin) as a store's log, atomically.
+    /// Import JSON lines (from `export`; FILE `-` reads stdin) as a store's log, atomically. The
+    /// store gets the backend id in the file's header line, so its clients continue without a
+    /// reset; a file without one (or `--new-backend-id`) gives it a new backend id.
     Import {
         #[command(flatten)]
         data: DataDir,
@@ -61,6 +63,18 @@ pub enum Command {
         /// Overwrite a store that already has events.
         #[arg(long)]
         replace: bool,
+        /// Give the store a new backend id: every client of it resets (LiveStore's default
+        /// `onBackendIdMismatch: 'reset'` drops its local data, unpushed events included).
+        #[arg(long)]
+        new_backend_id: bool,
+    },
+    /// Copy the database consistently (also beside a running server) into a new directory
+    /// that `serve --data-dir` can use as it is.
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The new directory (its `sync.db` must not exist).
+        to: PathBuf,
     },
     /// Clear a store's log and give it a new backend id (clients re-sync after BackendIdMismatchError).
     Reset {
@@ -73,7 +87,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct DataDir {
     /// The server's data directory (holds sync.db).
-    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
+    #[arg(long, global = true, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 }
 

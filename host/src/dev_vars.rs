@@ -1,27 +1,13 @@
-//! `.dev.vars`, wrangler's local config file: `KEY=value` lines. Values from
-//! it fill in environment variables that are not already set, so one file configures both
-//! the native server and `wrangler dev`.
+//! `.dev.vars`, wrangler's local config file, read with dotenv rules (`dotenvy`, as wrangler
+//! reads it): `KEY=value`, quoted values with escapes, `# comments` (inline ones too), `export`
+//! prefixes. Values fill in environment variables that are not already set, so one file
+//! configures both the native server and `wrangler dev`.
 
 use std::path::Path;
 
-/// Parse `.dev.vars` text: `KEY=value`, `KEY="value"`, `# comments`, blank lines.
-pub fn parse(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let (key, value) = line.split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value);
-            Some((key.trim().to_string(), value.to_string()))
-        })
-        .collect()
+/// The `KEY=value` pairs of a `.dev.vars` text.
+pub fn parse(text: &str) -> Result<Vec<(String, String)>, dotenvy::Error> {
+    dotenvy::from_read_iter(text.as_bytes()).collect()
 }
 
 /// Load `path` into the environment (without overriding); a missing file is an error only when
@@ -33,8 +19,9 @@ pub fn load(path: &Path, required: bool) -> std::io::Result<usize> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(0),
         Err(e) => return Err(e),
     };
+    let vars = parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
     let mut applied = 0;
-    for (key, value) in parse(&text) {
+    for (key, value) in vars {
         if std::env::var_os(&key).is_none() {
             std::env::set_var(&key, value);
             applied += 1;
@@ -47,14 +34,23 @@ pub fn load(path: &Path, required: bool) -> std::io::Result<usize> {
 mod tests {
     #[test]
     fn parses_wrangler_dev_vars() {
-        let vars = super::parse("# local\nAUTH_TOKEN=\"insecure-token-change-me\"\nDEBUG=*\n\nLIVESTORE_SECRET='s3'\n");
+        let vars = super::parse(
+            "# local\nAUTH_TOKEN=\"insecure-token-change-me\"\nDEBUG=* # inline comment\n\nLIVESTORE_SECRET='s3 # not a comment'\nexport EXPORTED=\"a\\nb\"\n",
+        )
+        .expect("parses");
         assert_eq!(
             vars,
             vec![
                 ("AUTH_TOKEN".into(), "insecure-token-change-me".into()),
                 ("DEBUG".into(), "*".into()),
-                ("LIVESTORE_SECRET".into(), "s3".into())
+                ("LIVESTORE_SECRET".into(), "s3 # not a comment".into()),
+                ("EXPORTED".into(), "a\nb".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_malformed_line_is_an_error() {
+        assert!(super::parse("GOOD=1\nBAD LINE\n").is_err());
     }
 }

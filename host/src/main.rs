@@ -6,6 +6,7 @@ use livestore_sync::cli;
 use livestore_sync::cli_args::{Cli, Command, DbCommand, ServeArgs, StoresCommand};
 use livestore_sync::ServerConfig;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 /// glibc gives every thread that allocates its own arena; sockets allocated on one tokio worker
@@ -34,10 +35,27 @@ fn raise_open_file_limit() {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     raise_open_file_limit();
     limit_malloc_arenas();
     livestore_sync::fault_report::install();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        // `export … | head`: the reader left; nothing to report.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message chain, never a backtrace (even with RUST_BACKTRACE set).
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn run() -> Result<()> {
     // Peek at --dev-vars before clap reads the environment it may fill.
     let named = Cli::try_parse().ok().and_then(|c| c.dev_vars);
     let dev_vars = named.clone().unwrap_or_else(|| PathBuf::from(".dev.vars"));
@@ -63,9 +81,20 @@ fn main() -> Result<()> {
             eprintln!("exported {n} events from {store:?}");
             Ok(())
         }
-        Command::Import { data, store, file, replace } => {
-            let n = cli::import(&data.data_dir, &store, &file, replace)?;
-            eprintln!("imported {n} events into {store:?}");
+        Command::Import { data, store, file, replace, new_backend_id } => {
+            let backend = if new_backend_id { cli::ImportBackendId::New } else { cli::ImportBackendId::FromFile };
+            let done = cli::import(&data.data_dir, &store, &file, replace, backend)?;
+            let whose = if done.kept_backend_id {
+                "the export's: its clients continue"
+            } else {
+                "new: its clients reset (onBackendIdMismatch)"
+            };
+            eprintln!("imported {} events into {store:?}; backend id {} ({whose})", done.events, done.backend_id);
+            Ok(())
+        }
+        Command::Backup { data, to } => {
+            let bytes = cli::backup(&data.data_dir, &to)?;
+            eprintln!("backed up {} into {} ({bytes} bytes)", data.data_dir.display(), to.display());
             Ok(())
         }
         Command::Reset { data, store } => {
@@ -77,8 +106,10 @@ fn main() -> Result<()> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
+    // DEBUG=1 is for this program, not for every crate it uses (wasmtime's compiler alone
+    // logs tens of thousands of lines).
     let level = if std::env::var("DEBUG").is_ok_and(|d| !d.is_empty() && d != "0" && d != "false") {
-        "debug".to_string()
+        "info,livestore_sync=debug".to_string()
     } else {
         args.log_level.clone()
     };

@@ -25,6 +25,36 @@ pub struct StoreInfo {
     pub format_version: i64,
 }
 
+/// The first line of an export: which store, and the backend id its clients hold, so that an
+/// import can restore the store without sending every client through a reset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportHeader {
+    /// The export format's version (1); also what tells a header line from an event.
+    pub livestore_sync_export: u32,
+    pub store_id: String,
+    pub backend_id: String,
+    pub head: i64,
+    pub events: i64,
+}
+
+impl ExportHeader {
+    pub fn of(info: &StoreInfo) -> ExportHeader {
+        ExportHeader {
+            livestore_sync_export: 1,
+            store_id: info.store_id.clone(),
+            backend_id: info.backend_id.clone(),
+            head: info.head,
+            events: info.event_count,
+        }
+    }
+
+    /// The header, if `line` is one.
+    pub fn parse(line: &str) -> Option<ExportHeader> {
+        serde_json::from_str(line).ok()
+    }
+}
+
 /// One exported event: a JSON line. `args` stays the exact JSON text that was pushed (no
 /// re-encoding: numbers past f64 precision and any depth of nesting survive export → import
 /// byte for byte).
@@ -151,15 +181,16 @@ impl Db {
         Ok(n)
     }
 
-    /// Replace a store's log with `events` in one transaction. The events must form a chain
-    /// from ROOT (seqNum > 0, each `parentSeqNum` the previous `seqNum`). A store that has
-    /// events is refused unless `replace`; the backend id is kept (a new store gets `fresh_backend_id`).
+    /// Replace a store's log with `events` and give it `backend_id`, in one transaction. The
+    /// events must form a chain from ROOT (seqNum > 0, each `parentSeqNum` the previous
+    /// `seqNum`). A store that has events is refused unless `replace`. The caller chooses the
+    /// backend id (`ImportBackendId`): a replaced history never silently keeps the old one.
     pub fn import(
         &mut self,
         store_id: &str,
         events: Vec<ExportedEvent>,
         replace: bool,
-        fresh_backend_id: &str,
+        backend_id: &str,
     ) -> Result<u64> {
         let mut prev = 0;
         for (i, e) in events.iter().enumerate() {
@@ -180,7 +211,7 @@ impl Db {
             }
             prev = e.seq_num;
         }
-        let (head, _) = self.init_store(store_id, fresh_backend_id)?;
+        let (head, _) = self.init_store(store_id, backend_id)?;
         let table = self.table_for(store_id)?;
         let existing: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         if (existing > 0 || head > 0) && !replace {
@@ -193,7 +224,10 @@ impl Db {
         let last_created = events.last().map(|e| e.created_at.clone());
         let rows: Vec<Row> = events.into_iter().map(ExportedEvent::into_row).collect();
         insert_rows(&tx, &table, store_id, &rows)?;
-        tx.execute("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2", params![prev, store_id])?;
+        tx.execute(
+            "UPDATE context_7 SET currentHead = ?1, backendId = ?2 WHERE storeId = ?3",
+            params![prev, backend_id, store_id],
+        )?;
         tx.execute(
             "UPDATE livestore_sync_stores SET totalEvents = ?1, lastSyncAt = ?2 WHERE storeId = ?3",
             params![n as i64, last_created, store_id],

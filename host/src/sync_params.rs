@@ -17,6 +17,9 @@ pub struct SyncParams {
     /// different ids must not become one).
     pub store_id: Option<Result<String, StoreIdError>>,
     pub transport: Option<Transport>,
+    /// A `transport` value other than `ws` or `http` (refused: it must not silently mean the
+    /// simple protocol).
+    pub unknown_transport: Option<String>,
     /// The decoded payload JSON; `Err` keeps the raw text of a payload that is not JSON.
     pub payload: Option<Result<Value, String>>,
     /// `clientId` (simple protocol).
@@ -27,7 +30,14 @@ pub struct SyncParams {
 
 impl SyncParams {
     pub fn parse(query: Option<&str>) -> SyncParams {
-        let mut params = SyncParams { store_id: None, transport: None, payload: None, client_id: None, token: None };
+        let mut params = SyncParams {
+            store_id: None,
+            transport: None,
+            unknown_transport: None,
+            payload: None,
+            client_id: None,
+            token: None,
+        };
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
             let decoded = decode_component(raw);
@@ -38,7 +48,10 @@ impl SyncParams {
                     params.transport = match value.as_ref() {
                         "ws" => Some(Transport::Ws),
                         "http" => Some(Transport::Http),
-                        _ => None,
+                        _ => {
+                            params.unknown_transport = Some(value.clone());
+                            None
+                        }
                     }
                 }
                 Ok("payload") => params.payload = Some(decode_payload(&value)),

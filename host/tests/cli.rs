@@ -68,7 +68,12 @@ async fn cli_commands_on_a_real_data_file() -> Result<()> {
     let export = dir.join("src.jsonl");
     ok(dir, &["export", "src-store", "--output", export.to_str().unwrap_or_default()])?;
     let exported = std::fs::read_to_string(&export)?;
-    assert_eq!(exported.lines().count(), 250);
+    assert_eq!(exported.lines().count(), 251, "a header line, then the events");
+    let header: Value = serde_json::from_str(exported.lines().next().unwrap_or_default())?;
+    assert_eq!(
+        header,
+        json!({ "livestoreSyncExport": 1, "storeId": "src-store", "backendId": old_backend, "head": 250, "events": 250 })
+    );
     let stdout_export = ok(dir, &["export", "src-store"])?;
     assert_eq!(stdout_export, exported, "stdout and file exports agree");
     server.stop().await?;
@@ -203,7 +208,7 @@ async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     let info: Value = serde_json::from_str(&ok(dir, &["stores", "info", "--json", "--", "-starts-with-dash"])?)?;
     assert_eq!(info["head"], 2, "{info}");
     let exported = ok(dir, &["export", "team/a b:Zo\u{eb} (1)"])?;
-    assert_eq!(exported.lines().count(), 1);
+    assert_eq!(exported.lines().count(), 2);
     let file = dir.join("export.jsonl");
     std::fs::write(&file, &exported)?;
     // Writing commands refuse while the server holds the data directory, and say what to do.
@@ -281,7 +286,8 @@ async fn accepted_events_export_and_reimport_byte_for_byte() -> Result<()> {
     std::fs::write(&file, &first)?;
     ok(dir, &["import", "odd-copy", file.to_str().context("path")?])?;
     let second = ok(dir, &["export", "odd-copy"])?;
-    assert_eq!(second, first, "export → import → export is byte-identical");
+    let events = |export: &str| export.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(events(&second), events(&first), "export → import → export is byte-identical");
 
     ok(
         dir,
@@ -295,5 +301,62 @@ async fn accepted_events_export_and_reimport_byte_for_byte() -> Result<()> {
     c.send(&pull_request(&id, "odd-copy", None, false)).await?;
     let answer = c.recv_for(&id).await?;
     assert!(failure_message(&answer).contains("event 2"), "the pull fails and names the event: {answer}");
+    Ok(())
+}
+
+/// Backups and restores that do not force clients through a reset: `backup` copies a live data
+/// directory consistently; `export` carries the backend id and `import` restores it, unless
+/// `--new-backend-id` (or a file without the header) says otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_keep_clients_going() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("live");
+    std::fs::create_dir_all(&dir)?;
+    let mut server = TestServer::builder().data_dir(&dir).token(Some(TOKEN)).start().await?;
+    let mut c = server.connect("kept").await?;
+    c.push("kept", chain(1, 40), None).await?;
+    let (_, backend) = c.pull_seq_nums("kept").await?;
+
+    // A backup beside the running server is a complete, servable data directory.
+    let copy = tmp.path().join("backup");
+    ok(&dir, &["backup", copy.to_str().context("path")?])?;
+    let (success, _, stderr) = cli(&dir, &["backup", copy.to_str().context("path")?])?;
+    assert!(!success && stderr.contains("already exists"), "{stderr}");
+    let export = tmp.path().join("kept.jsonl");
+    ok(&dir, &["export", "kept", "--output", export.to_str().context("path")?])?;
+    server.stop().await?;
+    let restored = TestServer::builder().data_dir(&copy).token(Some(TOKEN)).start().await?;
+    let mut r = restored.connect("kept").await?;
+    let id = r.id();
+    r.send(&pull_request(&id, "kept", Some((&backend, 30)), false)).await?;
+    let chunk = r.recv().await?;
+    assert_eq!(
+        seq_nums(&chunk["values"][0]),
+        (31..=40).collect::<Vec<_>>(),
+        "a client's cursor is valid on the backup: {chunk}"
+    );
+    drop(restored);
+
+    // Import into a fresh data directory: the export's backend id, so clients continue.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh)?;
+    let (success, _, stderr) = cli(&fresh, &["import", "kept", export.to_str().context("path")?])?;
+    assert!(success && stderr.contains(&format!("backend id {backend} (the export's")), "{stderr}");
+    let info: Value = serde_json::from_str(&ok(&fresh, &["stores", "info", "--json", "kept"])?)?;
+    assert_eq!(info["backendId"], backend.as_str());
+    // --replace with another history must not keep the old id silently: --new-backend-id, or a
+    // file without a header, gives a new one.
+    let (success, _, stderr) =
+        cli(&fresh, &["import", "--replace", "--new-backend-id", "kept", export.to_str().context("path")?])?;
+    assert!(success && stderr.contains("new: its clients reset"), "{stderr}");
+    let renewed: Value = serde_json::from_str(&ok(&fresh, &["stores", "info", "--json", "kept"])?)?;
+    assert_ne!(renewed["backendId"], backend.as_str());
+    let headless = tmp.path().join("headless.jsonl");
+    let text = std::fs::read_to_string(&export)?;
+    std::fs::write(&headless, text.lines().skip(1).collect::<Vec<_>>().join("\n"))?;
+    ok(&fresh, &["import", "--replace", "kept", headless.to_str().context("path")?])?;
+    let again: Value = serde_json::from_str(&ok(&fresh, &["stores", "info", "--json", "kept"])?)?;
+    assert_ne!(again["backendId"], renewed["backendId"]);
+    assert_ne!(again["backendId"], backend.as_str());
     Ok(())
 }

@@ -435,6 +435,8 @@ pub async fn a_bad_or_missing_token_is_refused_with_400_and_no_socket(server: &E
     Ok(())
 }
 
+/// `/` and `/health` answer GET and HEAD (other methods 405), unknown paths 404, an unknown
+/// `transport` 400 (it must not silently become the simple protocol).
 pub async fn http_edges_info_426_and_unknown_paths(server: &Endpoint) -> Result<()> {
     let (status, body) = http_request(server.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     assert_eq!(status, 200);
@@ -444,6 +446,17 @@ pub async fn http_edges_info_426_and_unknown_paths(server: &Endpoint) -> Result<
     assert_eq!(status, 426, "{body}");
     let (status, _) =
         http_request(server.addr, "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
+    let (status, body) =
+        http_request(server.addr, "GET /?storeId=s1&transport=wss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+    assert!(status == 400 && body.contains("Unknown transport \"wss\""), "{status} {body}");
+    let (status, body) =
+        http_request(server.addr, "HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) =
+        http_request(server.addr, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+    assert_eq!(status, 405);
     Ok(())
 }

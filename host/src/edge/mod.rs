@@ -53,15 +53,24 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, state: Arc<EdgeState>) 
     }
     cors::check_origin(&req, &state.config.allowed_origins)?;
     let params = SyncParams::parse(req.uri().query());
-    match (req.method(), req.uri().path(), params.transport) {
-        (&Method::GET, "/health", None) => return health(&state).await,
-        (&Method::GET, "/metrics", None) => {
+    if let Some(unknown) = &params.unknown_transport {
+        return Err(EdgeError::BadRequest(format!(
+            "Unknown transport {unknown:?}: use transport=ws or transport=http (none for the simple protocol)"
+        )));
+    }
+    let read = req.method() == Method::GET || req.method() == Method::HEAD;
+    match (req.uri().path(), params.transport) {
+        ("/health", None) if read => return health(&state).await,
+        ("/metrics", None) if read => {
             let mut res = text(StatusCode::OK, telemetry::render());
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             return Ok(res);
         }
-        (_, path, None) if path.starts_with("/admin/") => return admin::handle(req, &state).await,
+        ("/health" | "/metrics", None) => {
+            return Err(EdgeError::MethodNotAllowed(format!("{} takes GET or HEAD", req.uri().path())))
+        }
+        (path, None) if path.starts_with("/admin/") => return admin::handle(req, &state).await,
         _ => {}
     }
     match params.transport {
@@ -80,10 +89,10 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, state: Arc<EdgeState>) 
             let admitted = admit::admit(&req, peer, &params, &state, Entry::Simple).await?;
             socket::accept(req, admitted, state).await
         }
-        None if req.method() == Method::GET && req.uri().path() == "/" => Ok(text(StatusCode::OK, INFO_TEXT)),
-        None => Err(EdgeError::BadRequest(
-            "Invalid path: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics"
-                .into(),
+        None if req.uri().path() == "/" && read => Ok(text(StatusCode::OK, INFO_TEXT)),
+        None if req.uri().path() == "/" => Err(EdgeError::MethodNotAllowed("/ takes GET or HEAD".into())),
+        None => Err(EdgeError::NotFound(
+            "Not found: expected a sync request (?storeId=…&payload=…&transport=ws|http), /health or /metrics".into(),
         )),
     }
 }
