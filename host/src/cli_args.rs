@@ -244,3 +244,22 @@ pub struct ServeArgs {
     #[arg(long, env = "LIVESTORE_SYNC_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+    use clap::Parser;
+
+    /// Boolean flags read from the environment take the usual spellings. (The only test that
+    /// sets this variable.)
+    #[test]
+    fn booleans_from_the_environment() {
+        for (value, on) in [("1", true), ("yes", true), ("true", true), ("0", false), ("no", false), ("false", false)] {
+            std::env::set_var("LIVESTORE_SYNC_CORS", value);
+            let parsed = Cli::try_parse_from(["livestore-sync", "serve"]);
+            std::env::remove_var("LIVESTORE_SYNC_CORS");
+            let Ok(Cli { command: Command::Serve(args), .. }) = parsed else { panic!("LIVESTORE_SYNC_CORS={value}") };
+            assert_eq!(args.cors, on, "LIVESTORE_SYNC_CORS={value}");
+        }
+    }
+}

@@ -360,3 +360,55 @@ async fn backup_and_restore_keep_clients_going() -> Result<()> {
     assert_ne!(again["backendId"], backend.as_str());
     Ok(())
 }
+
+/// Command-line conventions: `--data-dir` in any position, errors as one line without a
+/// backtrace (even with `RUST_BACKTRACE=1`), quiet when the reader of `export` goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_conventions() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("d");
+    let events: Vec<String> = (1..=3000)
+        .map(|s| {
+            json!({ "seqNum": s, "parentSeqNum": s - 1, "name": "e", "args": { "pad": "x".repeat(100) },
+                    "createdAt": "2026-01-01T00:00:00.000Z", "clientId": "c", "sessionId": "s" })
+            .to_string()
+        })
+        .collect();
+    let file = tmp.path().join("big.jsonl");
+    std::fs::write(&file, events.join("\n"))?;
+    let bin = env!("CARGO_BIN_EXE_livestore-sync");
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        binary::command(bin).env_remove("LIVESTORE_SYNC_DATA_DIR").args(args).envs(envs.iter().copied()).output()
+    };
+    let d = dir.to_str().context("path")?;
+    assert!(run(&["import", "--data-dir", d, "big", file.to_str().context("path")?], &[])?.status.success());
+    for args in [
+        vec!["db", "tables", "--data-dir", d],
+        vec!["db", "--data-dir", d, "tables"],
+        vec!["--data-dir", d, "db", "tables"],
+    ] {
+        let out = run(&args, &[])?;
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = run(&["stores", "info", "--data-dir", d, "nope"], &[("RUST_BACKTRACE", "1")])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.starts_with("error: store \"nope\" does not exist"), "{stderr}");
+    assert!(!stderr.contains("backtrace") && stderr.lines().count() == 1, "{stderr}");
+
+    // `export | head -1`: the reader leaves after one line; the exporter exits quietly.
+    let mut child = binary::command(bin)
+        .args(["export", "--data-dir", d, "big"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let stdout = child.stdout.take().context("stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut first)?;
+    }
+    let out = child.wait_with_output()?;
+    assert!(first.contains("livestoreSyncExport"), "{first}");
+    assert!(out.status.success() && out.stderr.is_empty(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}

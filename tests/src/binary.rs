@@ -21,6 +21,8 @@ pub fn command(bin: &str) -> Command {
 pub struct Served {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The lines before (and including) the "listening" line.
+    pub startup: Vec<String>,
     pub log: Receiver<String>,
 }
 
@@ -55,12 +57,17 @@ pub fn serve(bin: &str, workdir: &Path, data_dir: &Path, extra: &[&str], envs: &
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut startup = Vec::new();
     loop {
         let line =
             rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).context("no 'listening' line")?;
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().parse()?;
-            return Ok(Served { child, addr, log: rx });
+        let addr = line
+            .split("listening on ws://")
+            .nth(1)
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_string());
+        startup.push(line);
+        if let Some(addr) = addr {
+            return Ok(Served { child, addr: addr.parse()?, startup, log: rx });
         }
     }
 }
