@@ -96,9 +96,12 @@ impl Core {
 
     /// A non-streaming pull (HTTP transport): every chunk, then `Exit`, without Acks.
     pub(crate) fn http_pull(&mut self, host: &mut dyn Host, id: &str, payload: Option<&RawValue>) -> Vec<String> {
+        let mut cursor = 0;
+        let mut events = 0;
         let mut run = || -> Result<Vec<String>, RequestError> {
-            let (_, cursor) = self.parse_pull(host, Caller::HttpRequest, payload, "SyncHttpRpc.Pull")?;
+            (_, cursor) = self.parse_pull(host, Caller::HttpRequest, payload, "SyncHttpRpc.Pull")?;
             let mut stream = self.new_stream(host, id, cursor, false)?;
+            events = stream.remaining;
             let mut frames = Vec::new();
             while !stream.caught_up {
                 frames.push(self.next_chunk(host, &mut stream)?);
@@ -106,7 +109,14 @@ impl Core {
             frames.push(encode::exit_stream_done(id));
             Ok(frames)
         };
-        run().unwrap_or_else(|error| vec![error.exit(id)])
+        let outcome = run();
+        let result = outcome.as_ref().map_or_else(|e| e.name(), |_| "ok");
+        let line = format!(
+            "pull store={:?} conn=http request={id:?} live=false cursor={cursor} events={events} result={result}",
+            self.store_id
+        );
+        host.log(LogLevel::Info, &line);
+        outcome.unwrap_or_else(|error| vec![error.exit(id)])
     }
 
     /// The stream's next catch-up chunk.

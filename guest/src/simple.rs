@@ -4,7 +4,7 @@
 
 use crate::core::{AdmitError, Core};
 use crate::events::MAX_SEQ_NUM;
-use crate::host::{Caller, EventRow, Host, PushRejection, Telemetry};
+use crate::host::{Caller, EventRow, Host, LogLevel, PushRejection, Telemetry};
 use crate::simple_wire::{ack_message, error_message, events_message};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -90,26 +90,41 @@ impl Core {
     }
 
     fn simple_push(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let (reply, result, events) = self.simple_push_reply(host, conn, text);
+        host.send(conn, &reply);
+        let client = self.conns.get(&conn).map_or("", |c| c.client_id.as_str());
+        // Debug formatting quotes and escapes what clients chose (newlines cannot forge lines).
+        let line = format!(
+            "simple push store={:?} conn={conn} client={client:?} events={events} head={} result={result}",
+            self.store_id, self.state.head
+        );
+        host.log(if result == "ok" { LogLevel::Info } else { LogLevel::Warn }, &line);
+    }
+
+    /// A push's reply, its outcome for the log (`ok` or the error code) and its event count.
+    fn simple_push_reply(&mut self, host: &mut dyn Host, conn: u64, text: &str) -> (String, &'static str, usize) {
         let started = host.monotonic_micros();
+        let mut events = 0;
         let msg: PushMsg<'_> = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
                 host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
-                return host.send(conn, &error_message("invalid_message", &format!("push: {e}")));
+                return (error_message("invalid_message", &format!("push: {e}")), "invalid_message", events);
             }
         };
+        events = msg.events.len();
         let limit = (self.settings.max_push_events as usize).min(MAX_EVENTS_PER_PUSH);
         if msg.events.is_empty() || msg.events.len() > limit {
             host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
             let m = format!("push needs 1 to {limit} events, got {}", msg.events.len());
-            return host.send(conn, &error_message("invalid_message", &m));
+            return (error_message("invalid_message", &m), "invalid_message", events);
         }
         if let Some(bad) =
             msg.events.iter().find(|e| e.id.is_empty() || e.id.len() > MAX_EVENT_ID_LEN || e.kind.is_empty())
         {
             host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
             let m = format!("event {:?}: id must be 1 to {MAX_EVENT_ID_LEN} bytes and type non-empty", bad.id);
-            return host.send(conn, &error_message("invalid_message", &m));
+            return (error_message("invalid_message", &m), "invalid_message", events);
         }
         let ids: Vec<String> = msg.events.iter().map(|e| e.id.clone()).collect();
         let known = match self.known_ids(host, &ids) {
@@ -118,7 +133,7 @@ impl Core {
                 if code == "invalid_message" {
                     host.record(Telemetry::PushRejected(PushRejection::InvalidPayload));
                 }
-                return host.send(conn, &error_message(code, &message));
+                return (error_message(code, &message), code, events);
             }
         };
         // Sequence new ids at the head; repeated ids (stored or earlier in this batch) keep theirs.
@@ -135,7 +150,7 @@ impl Core {
                     let Some(seq) = head.checked_add(1).filter(|s| *s <= MAX_SEQ_NUM) else {
                         host.record(Telemetry::PushRejected(PushRejection::InvalidBatch));
                         let m = format!("the store is full: seqNum {head} is the largest a client can hold");
-                        return host.send(conn, &error_message("store_full", &m));
+                        return (error_message("store_full", &m), "store_full", events);
                     };
                     rows.push(EventRow {
                         seq_num: seq,
@@ -157,15 +172,15 @@ impl Core {
         if !rows.is_empty() {
             match self.admit(host, &rows, Caller::Connection(conn), Some(conn), started) {
                 Ok(()) => {}
-                Err(AdmitError::Hook(m)) => return host.send(conn, &error_message("rejected", &m)),
+                Err(AdmitError::Hook(m)) => return (error_message("rejected", &m), "rejected", events),
                 Err(AdmitError::HeadMoved(head)) => {
                     let m = format!("the store moved on to seqNum {head} meanwhile; push again");
-                    return host.send(conn, &error_message("conflict", &m));
+                    return (error_message("conflict", &m), "conflict", events);
                 }
-                Err(AdmitError::Storage(e)) => return host.send(conn, &error_message("storage_error", &e)),
+                Err(AdmitError::Storage(e)) => return (error_message("storage_error", &e), "storage_error", events),
             }
         }
-        host.send(conn, &ack_message(&ids, &seq_nums));
+        (ack_message(&ids, &seq_nums), "ok", events)
     }
 
     /// The stored seqNum of each id, if any. Events pushed without an id are reported as
@@ -194,9 +209,17 @@ impl Core {
     }
 
     fn simple_pull(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
+        let (reply, result, events) = self.simple_pull_reply(host, conn, text);
+        host.send(conn, &reply);
+        let line = format!("simple pull store={:?} conn={conn} events={events} result={result}", self.store_id);
+        host.log(if result == "ok" { LogLevel::Info } else { LogLevel::Warn }, &line);
+    }
+
+    /// A pull's reply, its outcome for the log (`ok` or the error code) and its event count.
+    fn simple_pull_reply(&mut self, host: &mut dyn Host, conn: u64, text: &str) -> (String, &'static str, usize) {
         let msg: PullMsg = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return host.send(conn, &error_message("invalid_message", &format!("pull: {e}"))),
+            Err(e) => return (error_message("invalid_message", &format!("pull: {e}")), "invalid_message", 0),
         };
         let limit = match msg.limit {
             None | Some(Value::Null) => DEFAULT_PULL_LIMIT,
@@ -205,7 +228,7 @@ impl Core {
             }
             Some(other) => {
                 let m = format!("limit must be an integer from 1 to {MAX_PULL_LIMIT}, got {other}");
-                return host.send(conn, &error_message("invalid_message", &m));
+                return (error_message("invalid_message", &m), "invalid_message", 0);
             }
         };
         let cursor = match msg.since {
@@ -215,28 +238,28 @@ impl Core {
                 let ts = normalize_timestamp(&ts).unwrap_or_default();
                 match host.seq_at_time(&self.store_id, &ts) {
                     Ok(seq) => seq,
-                    Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+                    Err(e) => return (error_message("storage_error", &e), "storage_error", 0),
                 }
             }
             Some(other) => {
                 let m = format!("since must be a seqNum (integer ≥ 0) or an ISO-8601 timestamp, got {other}");
-                return host.send(conn, &error_message("invalid_message", &m));
+                return (error_message("invalid_message", &m), "invalid_message", 0);
             }
         };
         if self.hooks.on_pull {
             if let Err(m) = host.on_pull_hook(Caller::Connection(conn), cursor, false) {
-                return host.send(conn, &error_message("rejected", &m));
+                return (error_message("rejected", &m), "rejected", 0);
             }
         }
         // One row more than asked tells whether more remain.
         let mut rows = match self.read_stored(host, cursor, limit + 1) {
             Ok(rows) => rows,
-            Err(e) => return host.send(conn, &error_message("storage_error", &e)),
+            Err(e) => return (error_message("storage_error", &e), "storage_error", 0),
         };
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let now = crate::clock::now_iso(host);
-        host.send(conn, &events_message(&rows, &now, &format!(r#","hasMore":{has_more}"#)));
+        (events_message(&rows, &now, &format!(r#","hasMore":{has_more}"#)), "ok", rows.len())
     }
 }
 

@@ -127,7 +127,10 @@ fn serve(args: ServeArgs) -> Result<()> {
         let data_dir = config.data_dir.clone();
         let open_to_all = config.auth_token.is_none() && config.hooks.specs.is_empty();
         let server = livestore_sync::start(config).await?;
+        let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
         tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            component_sha256 = livestore_sync::telemetry::COMPONENT_SHA256.trim(),
             "livestore-sync listening on ws://{} (data: {}, {auth})",
             server.local_addr(),
             data_dir.display()

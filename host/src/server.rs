@@ -59,6 +59,10 @@ fn runtime(cache_dir: PathBuf) -> Result<Arc<SyncRuntime>> {
 
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     telemetry::init();
+    // The port first: a server that cannot listen must not leave a data directory behind.
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("listening on {}:{}", config.host, config.port))?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let data_lock = DataDirLock::acquire(&config.data_dir, "serve")
@@ -74,9 +78,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let hooks = tokio::task::spawn_blocking(move || Hooks::load(&hook_settings)).await??;
     let db_path = config.data_dir.join("sync.db");
     let shards = Arc::new(Shards::start(rt, db_path, shard_count, &config, hooks.clone())?);
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .with_context(|| format!("listening on {}:{}", config.host, config.port))?;
     let local_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(EdgeState {

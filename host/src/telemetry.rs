@@ -19,6 +19,30 @@ pub const HOOK_FAILURES: &str = "livestore_sync_hook_failures_total";
 pub const HOOK_DURATION: &str = "livestore_sync_hook_duration_seconds";
 pub const HOOK_HTTP_DENIED: &str = "livestore_sync_hook_http_denied_total";
 pub const HEALTH_PROBES: &str = "livestore_sync_health_storage_probes_total";
+pub const BUILD_INFO: &str = "livestore_sync_build_info";
+pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+pub const PROCESS_FDS: &str = "process_open_fds";
+pub const PROCESS_START: &str = "process_start_time_seconds";
+
+/// The sha256 of the embedded sync component (the Cloudflare bundle's build checks it runs the same).
+pub const COMPONENT_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/guest.sha256"));
+
+/// Every `reason` of `livestore_sync_pushes_rejected_total`.
+pub const PUSH_REJECTION_REASONS: [&str; 8] = [
+    "invalid-payload",
+    "store-mismatch",
+    "too-many-events",
+    "backend-id-mismatch",
+    "server-ahead",
+    "invalid-batch",
+    "hook",
+    "storage-error",
+];
+
+/// Every `reason` of `livestore_sync_connections_refused_total`.
+pub const REFUSAL_REASONS: [&str; 8] =
+    ["auth", "hook", "origin", "max-connections", "unauthenticated", "per-client", "pending-evicted", "store-id"];
 
 /// The process-wide recorder (installed on first use; servers in one process share it).
 pub fn handle() -> &'static PrometheusHandle {
@@ -35,6 +59,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
         }
         describe();
+        zero_series();
         handle
     })
 }
@@ -62,6 +87,86 @@ fn describe() {
     metrics::describe_counter!(HTTP_REQUESTS, "LiveStore HTTP-transport requests");
     metrics::describe_counter!(SLOW_CONSUMERS_CLOSED, "connections cut off because their send queue was full");
     metrics::describe_counter!(CONNECTIONS_REFUSED, "connections refused, by reason");
+    metrics::describe_gauge!(BUILD_INFO, "always 1; the version and the embedded component's sha256 as labels");
+    metrics::describe_gauge!(PROCESS_RSS, "resident memory of the process, in bytes");
+    metrics::describe_counter!(PROCESS_CPU, "CPU time of the process (user + system), in whole seconds");
+    metrics::describe_gauge!(PROCESS_FDS, "open file descriptors (sockets included)");
+    metrics::describe_gauge!(PROCESS_START, "when the process started, seconds since the Unix epoch");
+}
+
+/// Every series exists from the start (counters at 0), so dashboards and alerts see a zero
+/// rather than nothing.
+fn zero_series() {
+    for name in [
+        EVENTS_PUSHED,
+        PUSHES_ACCEPTED,
+        PULL_CHUNKS_SENT,
+        HTTP_REQUESTS,
+        SLOW_CONSUMERS_CLOSED,
+        HEALTH_PROBES,
+        HOOK_HTTP_DENIED,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for reason in PUSH_REJECTION_REASONS {
+        metrics::counter!(PUSHES_REJECTED, "reason" => reason).absolute(0);
+    }
+    for reason in REFUSAL_REASONS {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).absolute(0);
+    }
+    metrics::gauge!(OPEN_CONNECTIONS).set(0.0);
+    metrics::gauge!(ACTIVE_STORES).set(0.0);
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "component_sha256" => COMPONENT_SHA256.trim())
+        .set(1.0);
+    if let Some(start) = process_start_time() {
+        metrics::gauge!(PROCESS_START).set(start);
+    }
+}
+
+/// Seconds since the epoch when this process started (from `/proc`).
+fn process_start_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let start_ticks: f64 = stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: f64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(boot + start_ticks / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// The process gauges, read from `/proc` when metrics are rendered.
+fn update_process_metrics() {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(kib) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()))
+        {
+            metrics::gauge!(PROCESS_RSS).set(kib * 1024.0);
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat(5), 12 and 13 after the command name.
+        let ticks: f64 = fields.iter().skip(11).take(2).filter_map(|f| f.parse::<f64>().ok()).sum();
+        metrics::counter!(PROCESS_CPU).absolute((ticks / clock_ticks()) as u64);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!(PROCESS_FDS).set(fds.count() as f64);
+    }
 }
 
 /// Make sure the recorder exists before any metric is touched.
@@ -70,5 +175,7 @@ pub fn init() {
 }
 
 pub fn render() -> String {
-    handle().render()
+    let handle = handle();
+    update_process_metrics();
+    handle.render()
 }

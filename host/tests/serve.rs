@@ -182,12 +182,35 @@ async fn simple_protocol_tokens_are_masked_in_debug_logs() -> Result<()> {
     c.send_text(&format!(r#"{{"type":"ping","Authorization":"Bearer {secret}","x":{{"authToken" : "{secret}"}}}}"#))
         .await?;
     assert_eq!(c.recv().await?["type"], "pong");
+    c.send(&serde_json::json!({ "type": "push", "events": [{ "id": "e1", "type": "note" }] })).await?;
+    assert_eq!(c.recv().await?["type"], "ack");
+    c.send(&serde_json::json!({ "type": "pull" })).await?;
+    assert_eq!(c.recv().await?["type"], "events");
     drop(c);
+    // A refused request is logged with the peer's address, never with its query (token).
+    let bad = format!("ws://{}/?storeId=m&transport=ws&payload=%7B%22authToken%22%3A%22{secret}x%22%7D", served.addr);
+    assert!(WsClient::connect(&bad).await.is_err());
     let mut lines = served.startup.clone();
     while let Ok(line) = served.log.recv_timeout(Duration::from_millis(500)) {
         lines.push(line);
     }
     assert!(lines.iter().filter(|l| l.contains("frame in") && l.contains("***")).count() >= 2, "{}", lines.join("\n"));
+    for needle in [
+        "simple push store=\"m\" conn=1 client=\"\" events=1 head=1 result=ok",
+        "simple pull store=\"m\" conn=1 events=1 result=ok",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(needle)), "no {needle:?} in\n{}", lines.join("\n"));
+    }
+    let refused = lines.iter().find(|l| l.contains("refused a request")).context("no refusal line")?;
+    assert!(refused.contains("peer=127.0.0.1:") && refused.contains("status=400"), "{refused}");
+    let started = served.startup.last().context("no start-up line")?;
+    let data = std::fs::canonicalize(tmp.path().join("data"))?;
+    assert!(
+        started.contains("component_sha256=")
+            && started.contains("version=")
+            && started.contains(&data.display().to_string()),
+        "{started}"
+    );
     for line in &lines {
         assert!(!line.contains(secret), "a token leaked into the log: {line}");
         // DEBUG=1 is for this program: no other crate's debug lines (wasmtime's compiler alone
@@ -226,5 +249,19 @@ async fn listening_on_all_interfaces_without_a_token_warns() -> Result<()> {
     while let Ok(line) = quiet.log.recv_timeout(Duration::from_millis(300)) {
         assert!(!line.contains("NO AUTH TOKEN"), "loopback needs no warning: {line}");
     }
+    Ok(())
+}
+
+/// A server that cannot listen fails before it creates anything on disk.
+#[test]
+fn a_taken_port_fails_before_anything_is_created() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    let data = tmp.path().join("never-created");
+    let out = binary::command(BIN).args(["serve", "--port", &port, "--data-dir"]).arg(&data).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(&format!("listening on 127.0.0.1:{port}")), "{stderr}");
+    assert!(!data.exists(), "the data directory was created");
     Ok(())
 }

@@ -278,10 +278,30 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() -> Result<()> {
             parse_prometheus(raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default())
         }
     };
+    // Every series exists from the start, at zero if nothing happened yet.
+    let fresh = metrics(&server).await?;
+    let keys: Vec<&str> = fresh.iter().map(|(k, _)| k.as_str()).collect();
+    for key in [
+        "livestore_sync_pushes_rejected_total{reason=\"storage-error\"}",
+        "livestore_sync_connections_refused_total{reason=\"auth\"}",
+        "livestore_sync_connections_refused_total{reason=\"pending-evicted\"}",
+        "livestore_sync_slow_consumers_closed_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from a fresh /metrics: {keys:?}");
+    }
+    assert!(
+        keys.iter().any(|k| k.starts_with("livestore_sync_build_info{") && k.contains("component_sha256=")),
+        "{keys:?}"
+    );
+    assert!(sample(&fresh, "process_resident_memory_bytes") > 1e6);
     let store = unique_store("metrics");
     let mut c = server.connect(&store).await?;
     c.push(&store, chain(1, 1), None).await?;
     let before = metrics(&server).await?;
+    assert!(WsClient::connect(&sync_url(&server.ws_base(), &store, "wrong-token")).await.is_err());
     c.push(&store, chain(2, 4), None).await?;
     c.push(&store, chain(2, 2), None).await?; // rejected: server ahead
     c.pull_all(&store, None).await?;
@@ -290,6 +310,7 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() -> Result<()> {
     assert!(delta("livestore_sync_events_pushed_total") >= 3.0);
     assert!(delta("livestore_sync_pushes_rejected_total{reason=\"server-ahead\"}") >= 1.0);
     assert!(delta("livestore_sync_pull_chunks_sent_total") >= 1.0);
+    assert!(delta("livestore_sync_connections_refused_total{reason=\"auth\"}") >= 1.0, "a bad token is counted");
     assert!(delta("livestore_sync_push_duration_seconds_count") >= 1.0);
     assert!(sample(&after, "livestore_sync_open_connections") >= 1.0);
     assert!(sample(&after, "livestore_sync_active_stores") >= 1.0);

@@ -37,6 +37,7 @@ pub struct Admitted {
 }
 
 fn invalid_token() -> EdgeError {
+    metrics::counter!(CONNECTIONS_REFUSED, "reason" => "auth").increment(1);
     EdgeError::BadRequest("Invalid auth token: the payload's authToken does not match the server's token".into())
 }
 
@@ -51,10 +52,13 @@ pub async fn admit(
     if entry != Entry::LiveStoreHttp && is_websocket_upgrade(req) {
         check_websocket_version(req)?;
     }
-    let store_id = params.store_id()?;
-    if let Some(pattern) = &config.store_id_pattern {
-        pattern.check(store_id)?;
-    }
+    let store_id = params.store_id().and_then(|id| match &config.store_id_pattern {
+        Some(pattern) => pattern.check(id).map(|()| id),
+        None => Ok(id),
+    });
+    let store_id = store_id.inspect_err(|_| {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => "store-id").increment(1);
+    })?;
     if entry != Entry::Simple {
         if let Some(Err(raw)) = &params.payload {
             return Err(EdgeError::BadRequest(format!("payload is not URL-encoded JSON: {raw:?}")));

@@ -61,6 +61,7 @@ pub async fn authenticate(ws: &mut Socket, expected: &str, timeout: Duration) ->
                     return ws.send(Message::text(r#"{"type":"auth_ok"}"#)).await.is_ok();
                 }
                 Some(_) => {
+                    metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => "auth").increment(1);
                     let _ = ws.send(error("unauthorized", "invalid token")).await;
                     refuse(ws, "unauthorized".into()).await;
                     return false;

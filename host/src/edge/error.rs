@@ -47,7 +47,7 @@ impl EdgeError {
         }
     }
 
-    fn message(&self) -> &str {
+    pub fn message(&self) -> &str {
         match self {
             EdgeError::BadRequest(m)
             | EdgeError::Unauthorized(m)

@@ -40,7 +40,12 @@ pub(crate) async fn handle(
     state: Arc<EdgeState>,
 ) -> Result<HttpResponse, std::convert::Infallible> {
     let cors = state.config.cors.then(|| cors::allow_origin(&req, &state.config.allowed_origins));
-    let mut res = route(req, peer, state).await.unwrap_or_else(EdgeError::into_response);
+    let path = req.uri().path().to_string();
+    let mut res = route(req, peer, state).await.unwrap_or_else(|e| {
+        // Never the query string: it can carry a token.
+        tracing::info!(%peer, path = path.as_str(), status = e.status().as_u16(), reason = e.message(), "refused a request");
+        e.into_response()
+    });
     if let Some(allow) = cors {
         allow.apply(res.headers_mut());
     }

@@ -51,6 +51,7 @@ pub async fn accept(
         )));
     };
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let client_ip = admitted.client_ip;
     let store_id: Arc<str> = admitted.store_id.into();
     let (out_tx, out_rx) = conn_queue(&state.queue_budget, conn, state.config.max_queue_bytes);
     let shard = state.shards.route(&store_id).clone();
@@ -116,7 +117,7 @@ pub async fn accept(
             }
         }
         metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
-        tracing::info!(conn, store_id = &*store_id, "connection opened");
+        tracing::info!(conn, store_id = &*store_id, peer = %client_ip, "connection opened");
         let pump = Pump { conn, store_id: store_id.clone(), shard: shard.clone(), limits };
         pump.run(ws, out_tx, out_rx, shutdown).await;
         metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);

@@ -4,17 +4,18 @@ use super::state::HostState;
 use crate::bindings::livestore::sync::telemetry::Host;
 use crate::bindings::{LogLevel, PushRejection, TelemetryEvent};
 
-/// The `reason` label of a rejected push.
+/// The `reason` label of a rejected push (one of `PUSH_REJECTION_REASONS`).
 fn reason(r: PushRejection) -> &'static str {
+    use crate::telemetry::PUSH_REJECTION_REASONS as R;
     match r {
-        PushRejection::InvalidPayload => "invalid-payload",
-        PushRejection::StoreMismatch => "store-mismatch",
-        PushRejection::TooManyEvents => "too-many-events",
-        PushRejection::BackendIdMismatch => "backend-id-mismatch",
-        PushRejection::ServerAhead => "server-ahead",
-        PushRejection::InvalidBatch => "invalid-batch",
-        PushRejection::Hook => "hook",
-        PushRejection::StorageError => "storage-error",
+        PushRejection::InvalidPayload => R[0],
+        PushRejection::StoreMismatch => R[1],
+        PushRejection::TooManyEvents => R[2],
+        PushRejection::BackendIdMismatch => R[3],
+        PushRejection::ServerAhead => R[4],
+        PushRejection::InvalidBatch => R[5],
+        PushRejection::Hook => R[6],
+        PushRejection::StorageError => R[7],
     }
 }
 
