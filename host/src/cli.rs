@@ -220,33 +220,24 @@ pub fn import(
     } else {
         Box::new(BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
     };
-    let bar = progress(None, &format!("reading {}", file.display()));
-    let mut events = Vec::new();
-    let mut header = None;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {} of {}", i + 1, file.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if i == 0 {
-            if let Some(h) = ExportHeader::parse(&line) {
-                header = Some(h);
-                continue;
-            }
-        }
-        let event: ExportedEvent =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
-        events.push(event);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let from_file = header.filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id);
+    let mut lines = reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
+    // The header, if the first line is one (files from before it start with an event).
+    let first = lines.next().map(|(i, l)| l.map(|l| (i, l)));
+    let first = first.transpose().with_context(|| format!("reading {}", file.display()))?;
+    let header = first.as_ref().and_then(|(_, l)| ExportHeader::parse(l));
+    let first_event = if header.is_some() { None } else { first };
+    let from_file = header.as_ref().filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id.clone());
     let kept_backend_id = from_file.is_some();
     let backend_id = from_file.unwrap_or_else(|| nanoid::nanoid!());
+    let events = first_event.into_iter().map(Ok).chain(lines.map(|(i, l)| l.map(|l| (i, l)))).map(|line| {
+        let (i, line) = line.with_context(|| format!("reading {}", file.display()))?;
+        let event: ExportedEvent =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
+        Ok((i + 1, event))
+    });
     let mut db = Db::open(&db_path(data_dir), Durability::Normal)?;
-    let bar = progress(Some(events.len() as u64), &format!("importing into {store_id}"));
-    let n = db.import(store_id, events, replace, &backend_id)?;
-    bar.set_position(n);
+    let bar = progress(header.as_ref().map(|h| h.events.max(0) as u64), &format!("importing into {store_id}"));
+    let n = db.import(store_id, events, replace, &backend_id, |n| bar.set_position(n))?;
     bar.finish_and_clear();
     Ok(Imported { events: n, backend_id, kept_backend_id })
 }

@@ -146,7 +146,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
     /// Answer CORS preflights (OPTIONS → 204) and allow any origin.
-    #[arg(long, env = "LIVESTORE_SYNC_CORS")]
+    #[arg(long, env = "LIVESTORE_SYNC_CORS", value_parser = clap::builder::BoolishValueParser::new())]
     pub cors: bool,
     /// Request header to keep with each connection for the component and hooks (repeatable),
     /// e.g. `--forward-header cookie --forward-header authorization`.

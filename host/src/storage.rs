@@ -160,6 +160,11 @@ impl Db {
         Ok(quoted)
     }
 
+    /// Drop the cached table name of a store that no longer exists.
+    pub(crate) fn forget_table(&mut self, store_id: &str) {
+        self.tables.remove(store_id);
+    }
+
     /// Load a store's head and backend id, persisting `fresh_backend_id` for a new store.
     pub fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
         self.file.check()?;

@@ -25,6 +25,19 @@ pub struct StoreInfo {
     pub format_version: i64,
 }
 
+/// `2026-11-28T05:18:53.123Z`, `2026-11-28T06:18:53+01:00`: what `createdAt` must look like
+/// (it is compared as text by time-based pulls, so garbage would break them silently).
+fn is_rfc3339(s: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+        )
+        .expect("a valid pattern")
+    });
+    re.is_match(s)
+}
+
 /// The first line of an export: which store, and the backend id its clients hold, so that an
 /// import can restore the store without sending every client through a reset.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -181,36 +194,40 @@ impl Db {
         Ok(n)
     }
 
-    /// Replace a store's log with `events` and give it `backend_id`, in one transaction. The
+    /// Replace a store's log with `events` and give it `backend_id`, in one transaction that
+    /// streams: events are checked and written as they are read (nothing is kept in memory),
+    /// `progress` is called with the count so far, and any bad event rolls everything back. The
     /// events must form a chain from ROOT (seqNum > 0, each `parentSeqNum` the previous
-    /// `seqNum`). A store that has events is refused unless `replace`. The caller chooses the
-    /// backend id (`ImportBackendId`): a replaced history never silently keeps the old one.
+    /// `seqNum`) with RFC 3339 `createdAt`s. A store that has events is refused unless
+    /// `replace`. The caller chooses the backend id: a replaced history never silently keeps
+    /// the old one.
     pub fn import(
         &mut self,
         store_id: &str,
-        events: Vec<ExportedEvent>,
+        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
         replace: bool,
         backend_id: &str,
+        progress: impl FnMut(u64),
     ) -> Result<u64> {
-        let mut prev = 0;
-        for (i, e) in events.iter().enumerate() {
-            if e.seq_num > MAX_SEQ_NUM {
-                bail!(
-                    "line {}: seqNum {} is past {MAX_SEQ_NUM}, the largest a LiveStore client can hold",
-                    i + 1,
-                    e.seq_num
-                );
+        let existed = self.store_info(store_id)?.is_some();
+        let imported = self.import_into(store_id, events, replace, backend_id, progress);
+        if imported.is_err() && !existed {
+            // A refused import leaves nothing behind, not even the empty store it opened.
+            if let Err(e) = self.forget_store(store_id) {
+                tracing::warn!(store_id, error = %format!("{e:#}"), "could not remove the store of a failed import");
             }
-            if e.parent_seq_num != prev || e.seq_num <= prev {
-                bail!(
-                    "line {}: event seqNum {} with parentSeqNum {} does not continue the chain at {prev}",
-                    i + 1,
-                    e.seq_num,
-                    e.parent_seq_num
-                );
-            }
-            prev = e.seq_num;
         }
+        imported
+    }
+
+    fn import_into(
+        &mut self,
+        store_id: &str,
+        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
+        replace: bool,
+        backend_id: &str,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
         let (head, _) = self.init_store(store_id, backend_id)?;
         let table = self.table_for(store_id)?;
         let existing: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
@@ -220,10 +237,33 @@ impl Db {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(&format!("DELETE FROM {table}"), [])?;
         tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
-        let n = events.len() as u64;
-        let last_created = events.last().map(|e| e.created_at.clone());
-        let rows: Vec<Row> = events.into_iter().map(ExportedEvent::into_row).collect();
-        insert_rows(&tx, &table, store_id, &rows)?;
+        let (mut prev, mut n, mut last_created) = (0, 0u64, None);
+        for event in events {
+            let (line, e) = event?;
+            if e.seq_num > MAX_SEQ_NUM {
+                bail!(
+                    "line {line}: seqNum {} is past {MAX_SEQ_NUM}, the largest a LiveStore client can hold",
+                    e.seq_num
+                );
+            }
+            if e.parent_seq_num != prev || e.seq_num <= prev {
+                bail!(
+                    "line {line}: event seqNum {} with parentSeqNum {} does not continue the chain at {prev}",
+                    e.seq_num,
+                    e.parent_seq_num
+                );
+            }
+            if !is_rfc3339(&e.created_at) {
+                bail!("line {line}: createdAt {:?} is not an RFC 3339 timestamp", e.created_at);
+            }
+            prev = e.seq_num;
+            last_created = Some(e.created_at.clone());
+            insert_rows(&tx, &table, store_id, &[e.into_row()])?;
+            n += 1;
+            if n % 1000 == 0 {
+                progress(n);
+            }
+        }
         tx.execute(
             "UPDATE context_7 SET currentHead = ?1, backendId = ?2 WHERE storeId = ?3",
             params![prev, backend_id, store_id],
@@ -233,7 +273,21 @@ impl Db {
             params![n as i64, last_created, store_id],
         )?;
         tx.commit().context("committing the import")?;
+        progress(n);
         Ok(n)
+    }
+
+    /// Remove a store entirely: its log table, head and metadata.
+    fn forget_store(&mut self, store_id: &str) -> Result<()> {
+        let table = self.table_for(store_id)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(&format!("DROP TABLE IF EXISTS {table}"), [])?;
+        tx.execute("DELETE FROM context_7 WHERE storeId = ?1", [store_id])?;
+        tx.execute("DELETE FROM livestore_sync_stores WHERE storeId = ?1", [store_id])?;
+        tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
+        tx.commit()?;
+        self.forget_table(store_id);
+        Ok(())
     }
 
     /// Clear a store's log and give it a new backend id: clients holding the old one get
@@ -260,5 +314,45 @@ impl Db {
         let mut stmt = self.conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Durability;
+
+    fn event(seq: i64, created_at: &str) -> Result<(usize, ExportedEvent)> {
+        let line = format!(
+            r#"{{"seqNum":{seq},"parentSeqNum":{},"name":"e","args":{{"n":{seq}}},"createdAt":"{created_at}","clientId":"c","sessionId":"s"}}"#,
+            seq - 1
+        );
+        Ok((seq as usize, serde_json::from_str(&line)?))
+    }
+
+    #[test]
+    fn imports_stream_with_progress_and_a_refused_one_leaves_nothing() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut db = Db::open(&dir.path().join("sync.db"), Durability::Normal)?;
+        let mut seen = Vec::new();
+        let events = (1..=2500).map(|s| event(s, "2026-11-28T05:18:53.123Z"));
+        assert_eq!(db.import("s", events, false, "b1", |n| seen.push(n))?, 2500);
+        assert_eq!(seen, vec![1000, 2000, 2500], "progress moves while the events are written");
+        let bad = (1..=1500).map(|s| event(s, if s == 1200 { "last tuesday" } else { "2026-11-28T05:18:53Z" }));
+        let refused = db.import("t", bad, false, "b2", |_| {}).expect_err("a bad createdAt");
+        assert!(format!("{refused:#}").contains("line 1200: createdAt \"last tuesday\""), "{refused:#}");
+        assert!(db.store_info("t")?.is_none(), "nothing left of the refused import");
+        assert_eq!(db.store_info("s")?.map(|i| i.event_count), Some(2500));
+        Ok(())
+    }
+
+    #[test]
+    fn created_at_must_be_rfc_3339() {
+        for ok in ["2026-11-28T05:18:53.123Z", "2026-11-28T05:18:53Z", "2026-02-28T23:59:60+01:00"] {
+            assert!(super::is_rfc3339(ok), "{ok}");
+        }
+        for bad in ["yesterday", "2026-11-28", "2026-13-01T00:00:00Z", "2026-11-28 05:18:53Z", "2026-11-28T05:18:53"] {
+            assert!(!super::is_rfc3339(bad), "{bad}");
+        }
     }
 }
