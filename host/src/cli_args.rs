@@ -22,6 +22,10 @@ pub struct Cli {
     /// variables. Default: `.dev.vars` if it exists; a file named here must exist.
     #[arg(long, global = true)]
     pub dev_vars: Option<PathBuf>,
+    /// The data directory: the SQLite database (`sync.db`) and the compiled-component cache.
+    /// Accepted before or after the command.
+    #[arg(long, global = true, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,22 +36,16 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Inspect the SQLite database.
     Db {
-        #[command(flatten)]
-        data: DataDir,
         #[command(subcommand)]
         command: DbCommand,
     },
     /// List stores and show one store's state.
     Stores {
-        #[command(flatten)]
-        data: DataDir,
         #[command(subcommand)]
         command: StoresCommand,
     },
     /// Write a store's events as JSON lines (stdout, or --output FILE).
     Export {
-        #[command(flatten)]
-        data: DataDir,
         store: String,
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -56,8 +54,6 @@ pub enum Command {
     /// store gets the backend id in the file's header line, so its clients continue without a
     /// reset; a file without one (or `--new-backend-id`) gives it a new backend id.
     Import {
-        #[command(flatten)]
-        data: DataDir,
         store: String,
         file: PathBuf,
         /// Overwrite a store that already has events.
@@ -71,24 +67,11 @@ pub enum Command {
     /// Copy the database consistently (also beside a running server) into a new directory
     /// that `serve --data-dir` can use as it is.
     Backup {
-        #[command(flatten)]
-        data: DataDir,
         /// The new directory (its `sync.db` must not exist).
         to: PathBuf,
     },
     /// Clear a store's log and give it a new backend id (clients re-sync after BackendIdMismatchError).
-    Reset {
-        #[command(flatten)]
-        data: DataDir,
-        store: String,
-    },
-}
-
-#[derive(clap::Args)]
-pub struct DataDir {
-    /// The server's data directory (holds sync.db).
-    #[arg(long, global = true, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
-    pub data_dir: PathBuf,
+    Reset { store: String },
 }
 
 #[derive(Subcommand)]
@@ -127,9 +110,6 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = defaults::PORT)]
     pub port: u16,
-    /// Directory for the SQLite database (sync.db) and the compiled-component cache.
-    #[arg(long, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
-    pub data_dir: PathBuf,
     /// Require this token as the payload's `authToken` (`AUTH_TOKEN`, as with `@livestore/sync-cf`).
     #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,

@@ -109,7 +109,7 @@ fn list(values: &[String]) -> Vec<String> {
 
 impl ServerConfig {
     /// The configuration `livestore-sync serve` runs with (flags over environment over defaults).
-    pub fn from_args(args: ServeArgs) -> Result<ServerConfig> {
+    pub fn from_args(args: ServeArgs, data_dir: PathBuf) -> Result<ServerConfig> {
         let store_id_pattern = match args.store_id_pattern.as_deref().filter(|p| !p.is_empty()) {
             Some(p) => Some(
                 StoreIdPattern::new(p)
@@ -133,7 +133,7 @@ impl ServerConfig {
             store_id_pattern,
             host: args.host,
             port: args.port,
-            data_dir: args.data_dir,
+            data_dir,
             auth_token: args.auth_token.filter(|t| !t.is_empty()),
             durability: args.durability,
             shards: args.shards,

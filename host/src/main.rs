@@ -52,7 +52,11 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().map(std::io::Error::kind) == pipe
+            || c.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind) == pipe
+    })
 }
 
 fn run() -> Result<()> {
@@ -62,28 +66,27 @@ fn run() -> Result<()> {
     let loaded = livestore_sync::dev_vars::load(&dev_vars, named.is_some());
     loaded.map_err(|e| anyhow::anyhow!("reading --dev-vars {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
+    let data_dir = cli.data_dir;
     // Not held while serving: the log writer needs stdout from other threads.
     let out = || std::io::stdout().lock();
     match cli.command {
-        Command::Serve(args) => serve(*args),
-        Command::Db { data, command: DbCommand::Tables } => cli::db_tables(&data.data_dir, &mut out()),
-        Command::Db { data, command: DbCommand::Execute { command, write } } => {
-            cli::db_execute(&data.data_dir, &command, write, &mut out())
+        Command::Serve(args) => serve(*args, data_dir),
+        Command::Db { command: DbCommand::Tables } => cli::db_tables(&data_dir, &mut out()),
+        Command::Db { command: DbCommand::Execute { command, write } } => {
+            cli::db_execute(&data_dir, &command, write, &mut out())
         }
-        Command::Stores { data, command: StoresCommand::List { json } } => {
-            cli::stores_list(&data.data_dir, json, &mut out())
+        Command::Stores { command: StoresCommand::List { json } } => cli::stores_list(&data_dir, json, &mut out()),
+        Command::Stores { command: StoresCommand::Info { store, json } } => {
+            cli::stores_info(&data_dir, &store, json, &mut out())
         }
-        Command::Stores { data, command: StoresCommand::Info { store, json } } => {
-            cli::stores_info(&data.data_dir, &store, json, &mut out())
-        }
-        Command::Export { data, store, output } => {
-            let n = cli::export(&data.data_dir, &store, output.as_deref())?;
+        Command::Export { store, output } => {
+            let n = cli::export(&data_dir, &store, output.as_deref())?;
             eprintln!("exported {n} events from {store:?}");
             Ok(())
         }
-        Command::Import { data, store, file, replace, new_backend_id } => {
+        Command::Import { store, file, replace, new_backend_id } => {
             let backend = if new_backend_id { cli::ImportBackendId::New } else { cli::ImportBackendId::FromFile };
-            let done = cli::import(&data.data_dir, &store, &file, replace, backend)?;
+            let done = cli::import(&data_dir, &store, &file, replace, backend)?;
             let whose = if done.kept_backend_id {
                 "the export's: its clients continue"
             } else {
@@ -92,20 +95,20 @@ fn run() -> Result<()> {
             eprintln!("imported {} events into {store:?}; backend id {} ({whose})", done.events, done.backend_id);
             Ok(())
         }
-        Command::Backup { data, to } => {
-            let bytes = cli::backup(&data.data_dir, &to)?;
-            eprintln!("backed up {} into {} ({bytes} bytes)", data.data_dir.display(), to.display());
+        Command::Backup { to } => {
+            let bytes = cli::backup(&data_dir, &to)?;
+            eprintln!("backed up {} into {} ({bytes} bytes)", data_dir.display(), to.display());
             Ok(())
         }
-        Command::Reset { data, store } => {
-            let (removed, backend_id) = cli::reset(&data.data_dir, &store)?;
+        Command::Reset { store } => {
+            let (removed, backend_id) = cli::reset(&data_dir, &store)?;
             println!("reset {store:?}: removed {removed} events, new backend id {backend_id}");
             Ok(())
         }
     }
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
+fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
     // DEBUG=1 is for this program, not for every crate it uses (wasmtime's compiler alone
     // logs tens of thousands of lines).
     let level = if std::env::var("DEBUG").is_ok_and(|d| !d.is_empty() && d != "0" && d != "false") {
@@ -120,7 +123,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
     }
-    let config = ServerConfig::from_args(args)?;
+    let config = ServerConfig::from_args(args, data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };
