@@ -133,7 +133,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            component_sha256 = livestore_sync::telemetry::COMPONENT_SHA256.trim(),
+            component_sha256 = livestore_sync::runtime::GUEST_SHA256.trim(),
             "livestore-sync listening on ws://{} (data: {}, {auth})",
             server.local_addr(),
             data_dir.display()

@@ -25,9 +25,6 @@ pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 pub const PROCESS_FDS: &str = "process_open_fds";
 pub const PROCESS_START: &str = "process_start_time_seconds";
 
-/// The sha256 of the embedded sync component (the Cloudflare bundle's build checks it runs the same).
-pub const COMPONENT_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/guest.sha256"));
-
 /// Every `reason` of `livestore_sync_pushes_rejected_total`.
 pub const PUSH_REJECTION_REASONS: [&str; 8] = [
     "invalid-payload",
@@ -116,7 +113,7 @@ fn zero_series() {
     }
     metrics::gauge!(OPEN_CONNECTIONS).set(0.0);
     metrics::gauge!(ACTIVE_STORES).set(0.0);
-    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "component_sha256" => COMPONENT_SHA256.trim())
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "component_sha256" => crate::runtime::GUEST_SHA256.trim())
         .set(1.0);
     if let Some(start) = process_start_time() {
         metrics::gauge!(PROCESS_START).set(start);

@@ -6,7 +6,7 @@ use anyhow::{ensure, Context, Result};
 use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
 use livestore_sync_tests::{
     ack, assert_bad_store_ids_are_refused, chain, conformance, http_request, node_test, pull_request, seq_nums,
-    sync_url, unique_store, WsClient, TOKEN,
+    sync_url, unique_store, urlencode, WsClient, TOKEN,
 };
 use serde_json::{json, Value};
 use std::path::Path;
@@ -65,7 +65,47 @@ async fn real_client_suite(storage: &str) -> Result<()> {
     ensure!(ids.contains("pass 2"), "expected both store-id tests to pass:\n{ids}");
     assert_bad_store_ids_are_refused(w.addr).await.with_context(|| w.log_tail())?;
     // The raw-frame suite the native server runs, against this home.
-    conformance::run_all(&conformance::Endpoint { addr: w.addr }).await.with_context(|| w.log_tail())
+    conformance::run_all(&conformance::Endpoint { addr: w.addr }).await.with_context(|| w.log_tail())?;
+    // Without CORS configured, responses carry no CORS headers (as with enableCORS: false).
+    let (status, raw) = http_request(w.addr, "OPTIONS /?storeId=s&transport=http HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n").await?;
+    ensure!(!raw.to_ascii_lowercase().contains("access-control-allow-origin"), "{status} {raw}");
+    Ok(())
+}
+
+/// `CORS` and `ALLOWED_ORIGINS` on the Worker behave like the native `--cors` and
+/// `--allowed-origin`: a browser's preflight gets 204, responses name the allowed origin with
+/// `Vary: Origin`, other origins get 403, and a cross-origin HTTP-transport pull works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_on_the_worker_like_the_native_server() -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let extra = [("CORS", "true"), ("ALLOWED_ORIGINS", "https://app.example")];
+    let w = worker_with(&tmp.path().join("state"), "do-sqlite", None, &extra).await?;
+    let preflight = "OPTIONS /?storeId=s&transport=http HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n";
+    let (status, raw) = http_request(w.addr, preflight).await?;
+    let lower = raw.to_ascii_lowercase();
+    ensure!(status == 204, "{raw}");
+    ensure!(
+        lower.contains("access-control-allow-origin: https://app.example") && lower.contains("vary: origin"),
+        "{raw}"
+    );
+    ensure!(lower.contains("access-control-allow-headers: content-type"), "{raw}");
+    let payload = urlencode(&json!({ "authToken": TOKEN }).to_string());
+    let body = r#"{"_tag":"Request","id":"1","tag":"SyncHttpRpc.Pull","payload":{"storeId":"s","cursor":{"_tag":"None"}},"headers":[]}"#;
+    let pull = format!(
+        "POST /?storeId=s&payload={payload}&transport=http HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, raw) = http_request(w.addr, &pull).await?;
+    ensure!(
+        status == 200 && raw.to_ascii_lowercase().contains("access-control-allow-origin: https://app.example"),
+        "{raw}"
+    );
+    ensure!(raw.contains("NoMore"), "{raw}");
+    let evil = "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n";
+    let (status, raw) = http_request(w.addr, evil).await?;
+    ensure!(status == 403, "{raw}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
