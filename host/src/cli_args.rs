@@ -46,7 +46,9 @@ pub enum Command {
     },
     /// Write a store's events as JSON lines (stdout, or --output FILE).
     Export {
+        /// The store id (quote it for the shell; `--` before an id that starts with `-`).
         store: String,
+        /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
@@ -54,7 +56,9 @@ pub enum Command {
     /// store gets the backend id in the file's header line, so its clients continue without a
     /// reset; a file without one (or `--new-backend-id`) gives it a new backend id.
     Import {
+        /// The store to write (created if it does not exist).
         store: String,
+        /// JSON lines from `export`; `-` reads stdin.
         file: PathBuf,
         /// Overwrite a store that already has events.
         #[arg(long)]
@@ -71,7 +75,10 @@ pub enum Command {
         to: PathBuf,
     },
     /// Clear a store's log and give it a new backend id (clients re-sync after BackendIdMismatchError).
-    Reset { store: String },
+    Reset {
+        /// The store id.
+        store: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,8 +87,10 @@ pub enum DbCommand {
     Tables,
     /// Run one SQL statement and print its rows (read-only unless --write).
     Execute {
+        /// The SQL statement.
         #[arg(long)]
         command: String,
+        /// Open the database for writing (refused while a server holds the data directory).
         #[arg(long)]
         write: bool,
     },
@@ -91,12 +100,15 @@ pub enum DbCommand {
 pub enum StoresCommand {
     /// Every store with head, event count, last sync and backend id.
     List {
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// One store: head, backend id, event count, last sync, table.
     Info {
+        /// The store id.
         store: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -229,6 +241,27 @@ pub struct ServeArgs {
 mod tests {
     use super::{Cli, Command};
     use clap::Parser;
+
+    /// Every command, argument and flag says what it is for.
+    #[test]
+    fn no_help_text_is_empty() {
+        fn walk(cmd: &clap::Command, path: &str, empty: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str()) {
+                    empty.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    empty.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), empty);
+            }
+        }
+        let mut empty = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "livestore-sync", &mut empty);
+        assert!(empty.is_empty(), "no help text: {empty:?}");
+    }
 
     /// Boolean flags read from the environment take the usual spellings. (The only test that
     /// sets this variable.)
