@@ -196,7 +196,7 @@ async fn simple_protocol_tokens_are_masked_in_debug_logs() -> Result<()> {
     }
     assert!(lines.iter().filter(|l| l.contains("frame in") && l.contains("***")).count() >= 2, "{}", lines.join("\n"));
     for needle in [
-        "simple push store=\"m\" conn=1 client=\"\" events=1 head=1 result=ok",
+        "simple push store=\"m\" conn=1 client=\"simple-1\" events=1 head=1 result=ok",
         "simple pull store=\"m\" conn=1 events=1 result=ok",
     ] {
         assert!(lines.iter().any(|l| l.contains(needle)), "no {needle:?} in\n{}", lines.join("\n"));
