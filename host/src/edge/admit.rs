@@ -30,8 +30,6 @@ pub enum Entry {
 pub struct Admitted {
     pub store_id: String,
     pub info: OpenInfo,
-    /// The token was checked (a simple-protocol socket may still have to send it).
-    pub authenticated: bool,
     /// The client's address (`client_addr.rs`).
     pub client_ip: IpAddr,
 }
@@ -92,7 +90,7 @@ pub async fn admit(
     let protocol = if entry == Entry::Simple { Protocol::Simple } else { Protocol::Livestore };
     let info = OpenInfo { protocol, authenticated, client_id: params.client_id.clone(), payload, headers };
     let client_ip = client_ip(peer.ip(), req.headers(), &config.trusted_proxies);
-    Ok(Admitted { store_id: store_id.to_string(), info, authenticated, client_ip })
+    Ok(Admitted { store_id: store_id.to_string(), info, client_ip })
 }
 
 /// The validate-payload hooks at connect: a refusal is a 400 with the hook's message; a hook

@@ -55,8 +55,9 @@ pub async fn accept(
     let store_id: Arc<str> = admitted.store_id.into();
     let (out_tx, out_rx) = conn_queue(&state.queue_budget, conn, state.config.max_queue_bytes);
     let shard = state.shards.route(&store_id).clone();
+    let authenticated = admitted.info.authenticated;
     let mut info = Some(admitted.info);
-    let gate = match (&state.config.auth_token, admitted.authenticated) {
+    let gate = match (&state.config.auth_token, authenticated) {
         (Some(token), false) => {
             let waiting = Counted::take(&state.unauthenticated, state.config.max_unauthenticated, "unauthenticated")
                 .ok_or_else(|| EdgeError::Unavailable("Too many connections waiting to authenticate".into()))?;
