@@ -16,6 +16,11 @@ if [ ! -d tests/client/node_modules/@livestore/sync-cf ] || [ tests/client/packa
   npm ci --prefix tests/client --no-audit --no-fund
 fi
 
+step "npm ci (the quick start's LiveStore app, examples/node-app)"
+if [ ! -d examples/node-app/node_modules/@livestore/adapter-node ] || [ examples/node-app/package-lock.json -nt examples/node-app/node_modules/.package-lock.json ]; then
+  npm ci --prefix examples/node-app --no-audit --no-fund
+fi
+
 step "npm ci + build (Cloudflare home: wrangler, jco; transpiles the same guest component)"
 if [ ! -d cloudflare/node_modules/wrangler ] || [ cloudflare/package-lock.json -nt cloudflare/node_modules/.package-lock.json ]; then
   npm ci --prefix cloudflare --no-audit --no-fund

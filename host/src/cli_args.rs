@@ -79,6 +79,19 @@ pub enum Command {
         /// The store id.
         store: String,
     },
+    /// Ask a running server's /health: exit 0 when it answers 200 (storage writable), else 1.
+    /// For container health checks and scripts; needs no curl.
+    Health {
+        /// The server's port on this host.
+        #[arg(long, env = "LIVESTORE_SYNC_PORT", default_value_t = defaults::PORT)]
+        port: u16,
+        /// Another URL to ask instead of http://127.0.0.1:PORT/health.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod dev_vars;
 pub mod edge;
 pub mod fault_report;
+pub mod health_check;
 pub mod hooks;
 pub mod lock;
 pub mod redact;

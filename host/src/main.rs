@@ -105,6 +105,12 @@ fn run() -> Result<()> {
             println!("reset {store:?}: removed {removed} events, new backend id {backend_id}");
             Ok(())
         }
+        Command::Health { port, url, timeout_secs } => {
+            let url = url.unwrap_or_else(|| format!("http://127.0.0.1:{port}/health"));
+            livestore_sync::health_check::check(&url, std::time::Duration::from_secs(timeout_secs))?;
+            println!("ok: {url}");
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,196 @@
+//! The README's quick start, followed as a reader would: the token in `.dev.vars`, `serve`, the
+//! example LiveStore app (`examples/node-app`, `@livestore/adapter-node` + `makeWsSync`) run
+//! twice under two names until each shows the other's todo, then `/health` and `stores list`.
+//! The same app then syncs through the Cloudflare quick start (`wrangler dev --local`).
+
+use anyhow::{bail, Context, Result};
+use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
+use livestore_sync_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_livestore-sync");
+const README: &str = include_str!("../../README.md");
+const APP: &str = include_str!("../../examples/node-app/app.mjs");
+
+/// The text of the README section whose heading is `title`, up to the next heading.
+fn section(title: &str) -> &'static str {
+    let start = README.find(title).unwrap_or_else(|| panic!("README has no section {title:?}"));
+    let rest = &README[start + title.len()..];
+    let end = rest.find("\n## ").into_iter().chain(rest.find("\n### ")).min().unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The code blocks of `text` with the given language tag.
+fn code_blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    let fence = format!("```{lang}\n");
+    text.split(fence.as_str()).skip(1).filter_map(|b| b.split_once("\n```").map(|(code, _)| code)).collect()
+}
+
+/// The quick start's `node app.mjs NAME TEXT` lines, as argument lists.
+fn app_runs() -> Vec<Vec<String>> {
+    code_blocks(section("### 2. Connect a LiveStore app"), "sh")
+        .into_iter()
+        .flat_map(str::lines)
+        .filter(|l| l.starts_with("node app.mjs "))
+        .map(|l| shlex::split(l).expect("a shell line")[2..].to_vec())
+        .collect()
+}
+
+fn app_dir() -> PathBuf {
+    repo_root().join("examples/node-app")
+}
+
+#[test]
+fn the_readme_shows_the_app_the_test_runs() {
+    let shown = code_blocks(section("### 2. Connect a LiveStore app"), "js");
+    assert_eq!(shown, vec![APP.trim_end()], "the README's app must be examples/node-app/app.mjs, verbatim");
+    let setup = code_blocks(section("### 2. Connect a LiveStore app"), "sh");
+    assert!(setup.iter().any(|b| b.contains("cd examples/node-app && npm ci")), "{setup:?}");
+    assert_eq!(app_runs().len(), 2, "two app runs, under two names");
+    let step1 = code_blocks(section("### 1. Run the server with a token"), "sh");
+    assert!(step1.concat().contains("cargo run --release -p livestore-sync -- serve"), "{step1:?}");
+    let step3 = code_blocks(section("### 3. Check it"), "sh").concat();
+    assert!(step3.contains("curl -s http://127.0.0.1:8787/health") && step3.contains("livestore-sync stores list"));
+}
+
+/// The `.dev.vars` line of step 1, written where the server starts.
+fn write_dev_vars(dir: &Path) -> Result<()> {
+    let block = code_blocks(section("### 1. Run the server with a token"), "sh").concat();
+    let line = block.lines().find(|l| l.starts_with("echo ")).context("step 1 writes .dev.vars with echo")?;
+    let words = shlex::split(line).context("a shell line")?;
+    assert_eq!(words[2..], [">", ".dev.vars"], "{line}");
+    std::fs::write(dir.join(".dev.vars"), format!("{}\n", words[1]))?;
+    Ok(())
+}
+
+/// Run every quick-start app against `url` (each in `workdir`, so its local data lands there)
+/// until each prints the list with every app's todo; then stop them.
+async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
+    if !app_dir().join("node_modules/@livestore/adapter-node").is_dir() {
+        bail!("the example app is not installed: run `npm ci --prefix examples/node-app` (scripts/test.sh does)");
+    }
+    let runs = app_runs();
+    let mut texts: Vec<&str> = runs.iter().map(|r| r[1].as_str()).collect();
+    texts.sort();
+    let want = format!("todos: {}", texts.join(" | "));
+    let mut waiting = Vec::new();
+    for run in &runs {
+        let mut child = tokio::process::Command::new("node")
+            .arg(app_dir().join("app.mjs"))
+            .args(run)
+            .current_dir(workdir)
+            .env("SYNC_URL", url)
+            .env_remove("AUTH_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting node (Node 20 or later)")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let name = run[0].clone();
+        let want = want.clone();
+        waiting.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut seen = Vec::new();
+            let found = tokio::time::timeout(Duration::from_secs(60), async {
+                while let Some(line) = lines.next_line().await? {
+                    if line == want {
+                        return Ok::<bool, std::io::Error>(true);
+                    }
+                    seen.push(line);
+                }
+                Ok(false)
+            })
+            .await;
+            let _ = child.start_kill();
+            let output = child.wait_with_output().await?;
+            match found {
+                Ok(Ok(true)) => Ok(()),
+                _ => bail!(
+                    "app {name} never printed {want:?}; it printed {seen:?}\nstderr: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            }
+        }));
+    }
+    for w in waiting {
+        w.await??;
+    }
+    // Each app kept its local database under the directory it ran in.
+    for run in &runs {
+        assert!(workdir.join("data").join(&run[0]).is_dir(), "no local data for {}", run[0]);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_app_syncs_through_the_native_server() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    write_dev_vars(tmp.path())?;
+    // The quick start's `serve`, on a free port instead of 8787 and its default data directory.
+    let served = binary::serve(BIN, tmp.path(), &tmp.path().join(".livestore-sync"), &[], &[])?;
+
+    // The token from .dev.vars is required: a wrong one is refused before any socket exists.
+    let wrong = urlencode(&serde_json::json!({ "authToken": "wrong" }).to_string());
+    let (status, _) =
+        http_post(served.addr, &format!("/?storeId=quickstart&transport=http&payload={wrong}"), "[]").await?;
+    assert_eq!(status, 400, "a wrong token must be refused");
+
+    apps_sync_through(&format!("ws://{}", served.addr), tmp.path()).await?;
+
+    // Step 3: /health, `livestore-sync health`, and the store in `stores list`.
+    let (status, text) =
+        http_request(served.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("ok"), "{text}");
+    let health = binary::command(BIN).args(["health", "--port", &served.addr.port().to_string()]).output()?;
+    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    let list = binary::command(BIN).args(["stores", "list", "--json"]).current_dir(tmp.path()).output()?;
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    let store: serde_json::Value = serde_json::from_str(stdout.lines().next().context("stores list is empty")?)?;
+    assert_eq!(store["storeId"], "quickstart", "{stdout}");
+    assert_eq!(store["head"], 2, "{stdout}");
+    assert_eq!(store["eventCount"], 2, "{stdout}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_app_syncs_through_the_worker_under_wrangler_dev() -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    // The Cloudflare quick start: `npm run dev` in cloudflare/ with the token in .dev.vars (here
+    // a --var, so the repository's cloudflare/.dev.vars is left alone).
+    let worker = Wrangler::start(WranglerConfig {
+        dir: cloudflare_dir(),
+        config: None,
+        persist: &tmp.path().join("state"),
+        vars: &[("AUTH_TOKEN", TOKEN)],
+        port: None,
+    })
+    .await?;
+    let wrong = urlencode(&serde_json::json!({ "authToken": "wrong" }).to_string());
+    let (status, _) =
+        http_post(worker.addr, &format!("/?storeId=quickstart&transport=http&payload={wrong}"), "[]").await?;
+    assert_eq!(status, 400, "a wrong token must be refused");
+    let apps = tmp.path().join("apps");
+    std::fs::create_dir(&apps)?;
+    apps_sync_through(&worker.ws_base(), &apps).await?;
+    let (status, text) =
+        http_request(worker.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    assert_eq!(status, 200, "{text}");
+    Ok(())
+}
+
+#[test]
+fn health_fails_with_the_reason_when_no_server_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(1);
+    let out = binary::command(BIN).args(["health", "--port", &port.to_string(), "--timeout-secs", "2"]).output();
+    let out = out.expect("running livestore-sync health");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: connecting to 127.0.0.1:"), "{stderr}");
+}
