@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Copied unchanged from ../shared/reference/bench.mjs (the project's shared benchmark) so the harness runs from a clean clone.
+// The benchmark client: raw `@livestore/sync-cf` 0.4 frames over `ws`, so it runs against any compatible server (this one, `@livestore/sync-cf`, the Cloudflare home).
 // Benchmark for a LiveStore-CF-compatible sync server, speaking the wire protocol with raw `ws` frames
 // (Effect RPC JSON over WebSocket, transport=ws). Independent of the LiveStore client.
 //

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shared benchmark (bench/bench.mjs, raw frames) against the Cloudflare home and the
+# The benchmark client (bench/bench.mjs, raw frames) against the Cloudflare home and the
 # reference, one after the other on the same local workerd (wrangler 4.86 dev --local):
 #   livestore-sync worker on DO SQLite, the same on D1, the reference (@livestore/sync-cf 0.4.0).
 #   bash bench/cloudflare.sh [bench.mjs options, e.g. --runs 3]
@@ -13,7 +13,7 @@ out=$(mktemp -d)
 node cloudflare/scripts/build.mjs
 ref=${TMPDIR:-/tmp}/livestore-sync-bench-reference
 if [ ! -d "$ref/node_modules/wrangler" ]; then
-  rm -rf "$ref" && cp -r "$root/../shared/reference" "$ref" && npm ci --prefix "$ref" --no-audit --no-fund
+  rm -rf "$ref" && mkdir -p "$ref" && cp -r "$root/bench/sync-cf/." "$ref" && rm -rf "$ref/node_modules" "$ref/.wrangler" && npm ci --prefix "$ref" --no-audit --no-fund
 fi
 
 run() { # label dir wrangler-args...

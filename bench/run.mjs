@@ -93,11 +93,11 @@ async function stop(server) {
 
 function prepareReference() {
   const dir = path.join(os.tmpdir(), 'livestore-sync-bench-reference')
-  const shared = path.resolve(root, '..', 'shared', 'reference')
+  const source = path.join(root, 'bench', 'sync-cf')
   if (!fs.existsSync(path.join(dir, 'node_modules', 'wrangler'))) {
     fs.rmSync(dir, { recursive: true, force: true })
-    fs.cpSync(shared, dir, { recursive: true })
-    log('npm ci in a copy of ../shared/reference (wrangler + @livestore/sync-cf 0.4.0)')
+    fs.cpSync(source, dir, { recursive: true, filter: (f) => !/node_modules|\.wrangler/.test(path.relative(source, f)) })
+    log('npm ci in a copy of bench/sync-cf (wrangler + @livestore/sync-cf 0.4.0)')
     const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
     if (r.status !== 0) throw new Error('npm ci for the reference failed')
   }
