@@ -44,6 +44,10 @@ async function route(request, env) {
     const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
     return stub.fetch(new Request(request.url, { method: 'POST', headers: { 'x-livestore-sync-test': 'evict' } }))
   }
+  if (env.STORAGE === 'd1' && !env.DB) {
+    // A misconfiguration, not a client error: say how to fix it instead of failing inside the object.
+    return text(500, 'STORAGE is "d1" but no D1 database is bound as DB: run with --env d1 (wrangler.toml [env.d1])\n')
+  }
   if (params.unknownTransport !== null) {
     return text(400, `Unknown transport ${JSON.stringify(params.unknownTransport)}: use transport=ws or transport=http (none for the simple protocol)\n`)
   }

@@ -37,6 +37,8 @@ pub struct WranglerConfig<'a> {
     pub vars: &'a [(&'a str, &'a str)],
     /// Reuse a port (a restart on the same address).
     pub port: Option<u16>,
+    /// `--env <name>` (wrangler.toml's `[env.d1]` for D1 storage).
+    pub env: Option<&'a str>,
 }
 
 impl Wrangler {
@@ -62,6 +64,9 @@ impl Wrangler {
             .arg(cfg.persist);
         if let Some(config) = cfg.config {
             cmd.arg("-c").arg(config);
+        }
+        if let Some(env) = cfg.env {
+            cmd.args(["--env", env]);
         }
         for (k, v) in cfg.vars {
             cmd.args(["--var", &format!("{k}:{v}")]);

@@ -2,7 +2,7 @@
 //! client and the raw-frame conformance suite on DO SQLite and on D1, a restart, an eviction with open sockets (hibernation), and a
 //! D1 database written by the reference `@livestore/sync-cf` read and extended by this worker.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
 use livestore_sync_tests::{
     ack, assert_bad_store_ids_are_refused, chain, conformance, http_request, node_test, pull_request, seq_nums,
@@ -18,9 +18,15 @@ async fn worker(persist: &Path, storage: &str, port: Option<u16>) -> Result<Wran
 
 async fn worker_with(persist: &Path, storage: &str, port: Option<u16>, extra: &[(&str, &str)]) -> Result<Wrangler> {
     // Set here, not in cloudflare/.dev.vars: a fresh clone has none.
-    let mut vars = vec![("STORAGE", storage), ("LIVESTORE_SYNC_TEST_ROUTES", "1"), ("AUTH_TOKEN", TOKEN)];
+    let mut vars = vec![("LIVESTORE_SYNC_TEST_ROUTES", "1"), ("AUTH_TOKEN", TOKEN)];
     vars.extend_from_slice(extra);
-    Wrangler::start(WranglerConfig { dir: cloudflare_dir(), config: None, persist, vars: &vars, port }).await
+    // D1 storage is wrangler.toml's `d1` environment, as the README runs it.
+    let env = match storage {
+        "do-sqlite" => None,
+        "d1" => Some("d1"),
+        other => bail!("unknown storage {other:?}"),
+    };
+    Wrangler::start(WranglerConfig { dir: cloudflare_dir(), config: None, persist, vars: &vars, port, env }).await
 }
 
 async fn connect(w: &Wrangler, store: &str) -> Result<WsClient> {
@@ -233,14 +239,17 @@ async fn open_sockets_survive_an_eviction() -> Result<()> {
 fn reference_config(dir: &Path) -> Result<std::path::PathBuf> {
     // This worker under the reference's script and class names and D1 database: what an
     // in-place switch from @livestore/sync-cf deploys.
+    // The top level (no `d1` environment: the worker keeps the reference's script name) with
+    // the reference's D1 binding added.
     let ours = std::fs::read_to_string(cloudflare_dir().join("wrangler.toml"))?;
-    let adapted = ours
+    let top = ours.split("\n[env.").next().unwrap_or_default();
+    let adapted = top
         .replace("name = \"livestore-sync-worker\"", "name = \"livestore-sync-cf-anchor-ref-d1\"")
         .replace("class_name = \"WebSocketServer\"", "class_name = \"SyncBackendDO\"")
         .replace("new_sqlite_classes = [\"WebSocketServer\"]", "new_sqlite_classes = [\"SyncBackendDO\"]")
-        .replace("00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000001")
-        .replace("STORAGE = \"do-sqlite\"", "STORAGE = \"d1\"");
-    ensure!(adapted.matches("SyncBackendDO").count() == 2 && adapted.contains("000000000001"), "{adapted}");
+        .replace("STORAGE = \"do-sqlite\"", "STORAGE = \"d1\"")
+        + "\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"livestore-sync\"\ndatabase_id = \"00000000-0000-0000-0000-000000000001\"\n";
+    ensure!(adapted.matches("SyncBackendDO").count() == 2 && adapted.contains("STORAGE = \"d1\""), "{adapted}");
     let path = dir.join(format!(".wrangler-reference-{}.toml", std::process::id()));
     std::fs::write(&path, adapted)?;
     Ok(path)
@@ -260,6 +269,7 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
         persist: &persist,
         vars: &[],
         port: None,
+        env: None,
     })
     .await
     .context("starting the reference worker")?;
@@ -284,6 +294,7 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
         persist: &persist,
         vars: &[],
         port: None,
+        env: None,
     })
     .await;
     let _ = std::fs::remove_file(&config);
@@ -358,6 +369,7 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
         persist: &tmp.path().join("state"),
         vars: &[("HOOK_VARS", &vars)],
         port: None,
+        env: None,
     })
     .await?;
 
@@ -402,14 +414,80 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
 /// limits) agree with `schema/vectors.json`, which the Rust unit tests check natively.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_agrees_with_the_shared_rule_vectors() -> Result<()> {
+    node_test_in_cloudflare("test/rules.test.mjs", 5).await
+}
+
+/// `npm run deploy` refuses an open endpoint (no AUTH_TOKEN secret, no payload hook, no
+/// `--allow-open`) and prints the URL for the client: `cloudflare/test/deploy.test.mjs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_refuses_an_open_endpoint_unless_asked() -> Result<()> {
+    node_test_in_cloudflare("test/deploy.test.mjs", 5).await
+}
+
+async fn node_test_in_cloudflare(file: &str, tests: usize) -> Result<()> {
     let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "test/"])
+        .args(["--test", "--test-reporter=spec", file])
         .current_dir(cloudflare_dir())
         .stdin(std::process::Stdio::null())
         .output()
         .await
         .context("running node --test in cloudflare/")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success() && stdout.contains("pass 5"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let pass = format!("pass {tests}");
+    ensure!(out.status.success() && stdout.contains(&pass), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// What `wrangler deploy` would upload: the default configuration binds no D1 database (a
+/// DO SQLite deploy needs no `wrangler d1 create`); `--env d1` binds it and sets STORAGE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_deploy_binds_no_d1_database_and_env_d1_does() -> Result<()> {
+    let bindings = |env: Option<&'static str>| async move {
+        let out_dir = tempfile::tempdir()?;
+        let mut cmd = tokio::process::Command::new(cloudflare_dir().join("node_modules/.bin/wrangler"));
+        cmd.args(["deploy", "--dry-run", "--outdir"]).arg(out_dir.path());
+        if let Some(env) = env {
+            cmd.args(["--env", env]);
+        }
+        let out = cmd
+            .current_dir(cloudflare_dir())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .context("running wrangler deploy --dry-run")?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.success(), "wrangler deploy --dry-run failed:\n{text}");
+        Ok::<String, anyhow::Error>(text)
+    };
+    let default = bindings(None).await?;
+    ensure!(default.contains("env.WEBSOCKET_SERVER (WebSocketServer)"), "{default}");
+    ensure!(!default.contains("D1 Database"), "the default deploy must not need a D1 database:\n{default}");
+    ensure!(default.contains("env.STORAGE (\"do-sqlite\")"), "{default}");
+    let d1 = bindings(Some("d1")).await?;
+    ensure!(d1.contains("env.DB (livestore-sync)") && d1.contains("D1 Database"), "{d1}");
+    ensure!(d1.contains("env.STORAGE (\"d1\")") && d1.contains("env.WEBSOCKET_SERVER (WebSocketServer)"), "{d1}");
+    Ok(())
+}
+
+/// STORAGE = "d1" without the `d1` environment (so without a DB binding) is a clear 500 naming
+/// the fix, on every request, /health included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_storage_without_a_database_binding_says_how_to_fix_it() -> Result<()> {
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let vars = [("STORAGE", "d1"), ("AUTH_TOKEN", TOKEN)];
+    let w = Wrangler::start(WranglerConfig {
+        dir: cloudflare_dir(),
+        config: None,
+        persist: &tmp.path().join("state"),
+        vars: &vars,
+        port: None,
+        env: None,
+    })
+    .await?;
+    let (status, text) = http_request(w.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    ensure!(status == 500 && text.contains("no D1 database is bound as DB: run with --env d1"), "{text}");
     Ok(())
 }
