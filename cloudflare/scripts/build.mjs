@@ -23,7 +23,16 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit'
 
 if (!process.env.LIVESTORE_SYNC_GUEST_WASM) {
   // Same command and target dir as host/build.rs, so both homes get byte-identical output.
-  const installed = execFileSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
+  let installed
+  try {
+    installed = execFileSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
+  } catch (e) {
+    console.error(
+      `building the sync component needs the Rust toolchain (rustup: https://rustup.rs): ${e.message}\n` +
+        'or give a prebuilt component: LIVESTORE_SYNC_GUEST_WASM=path/to/livestore_sync_guest.wasm node scripts/build.mjs',
+    )
+    process.exit(1)
+  }
   if (!installed.split('\n').includes('wasm32-wasip2')) run('rustup', ['target', 'add', 'wasm32-wasip2'])
   const env = { ...process.env }
   for (const k of ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_BUILD_TARGET', 'CARGO_TARGET_DIR']) delete env[k]

@@ -170,6 +170,7 @@ async fn the_quick_start_app_syncs_through_the_worker_under_wrangler_dev() -> Re
         persist: &tmp.path().join("state"),
         vars: &[("AUTH_TOKEN", TOKEN)],
         port: None,
+        env: None,
     })
     .await?;
     let wrong = urlencode(&serde_json::json!({ "authToken": "wrong" }).to_string());
