@@ -74,3 +74,66 @@ fn every_subcommand_is_documented() {
         }
     }
 }
+
+/// The code blocks of the README with the given language tag.
+fn code_blocks(lang: &str) -> Vec<&'static str> {
+    let fence = format!("```{lang}\n");
+    README.split(fence.as_str()).skip(1).filter_map(|b| b.split_once("\n```").map(|(code, _)| code)).collect()
+}
+
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_hook_shown_in_full_is_the_hook_in_the_repository() {
+    assert_eq!(code_blocks("toml"), vec![repo_file("hooks/static-token/Cargo.toml").trim_end()]);
+    assert_eq!(code_blocks("rust"), vec![repo_file("hooks/static-token/src/lib.rs").trim_end()]);
+}
+
+/// Every shell block is valid shell (`bash -n`), and the lines a reader types into a WebSocket
+/// session (`{…}`) are valid JSON.
+#[test]
+fn every_shell_block_parses() {
+    let blocks = code_blocks("sh");
+    assert!(blocks.len() >= 15, "found {} sh blocks", blocks.len());
+    for block in blocks {
+        let mut shell = String::new();
+        for line in block.lines() {
+            if line.starts_with('{') {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(line) {
+                    panic!("README shows a message that is not JSON: {line}\n{e}");
+                }
+            } else {
+                shell.push_str(line);
+                shell.push('\n');
+            }
+        }
+        let out = std::process::Command::new("bash").args(["-n", "-c", &shell]).output().expect("bash is installed");
+        assert!(
+            out.status.success(),
+            "README shell block does not parse:\n{shell}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every JavaScript and TypeScript snippet is valid module syntax (`node --check`; the snippets
+/// use no type annotations). The quick start's app is also run (`tests/quickstart.rs`).
+#[test]
+fn every_script_snippet_parses() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let snippets: Vec<&str> = ["js", "ts", "tsx"].iter().flat_map(|l| code_blocks(l)).collect();
+    assert!(snippets.len() >= 4, "found {} snippets", snippets.len());
+    for (i, code) in snippets.iter().enumerate() {
+        let file = dir.path().join(format!("snippet-{i}.mjs"));
+        std::fs::write(&file, code).expect("writing a snippet");
+        let out = std::process::Command::new("node").arg("--check").arg(&file).output().expect("node is installed");
+        assert!(
+            out.status.success(),
+            "README snippet does not parse:\n{code}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
