@@ -125,6 +125,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     if args.log_format == "json" {
         tracing_subscriber::fmt().json().with_env_filter(filter).init();
+        livestore_sync::runtime::telemetry::log_component_lines_as_fields(true);
     } else {
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();

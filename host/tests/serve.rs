@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use livestore_sync_tests::*;
+use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -80,10 +81,24 @@ async fn json_logs_and_flags_override_the_environment() -> Result<()> {
     let opened = binary::wait_for_log(&served.log, "connection opened")?;
     let v: serde_json::Value = serde_json::from_str(&opened).with_context(|| format!("not JSON: {opened}"))?;
     assert_eq!(v["fields"]["store_id"], "j", "{opened}");
-    c.push("j", chain(1, 1), None).await?;
-    let line = binary::wait_for_log(&served.log, r#"push store=\"j\""#)?;
+    c.push("j", chain(1, 3), None).await?;
+    // The component's push line arrives as fields, not as one string to parse again.
+    let line = binary::wait_for_log(&served.log, r#""message":"push""#)?;
     let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
     assert_eq!(v["level"], "INFO");
+    assert_eq!(v["target"], "livestore_sync::component", "{line}");
+    let f = &v["fields"];
+    assert_eq!(
+        (&f["store"], &f["events"], &f["head"], &f["result"]),
+        (&json!("j"), &json!(3), &json!(3), &json!("ok")),
+        "{line}"
+    );
+    assert_eq!(f["client"], "client-raw", "{line}");
+    let (pulled, _) = c.pull_seq_nums("j").await?;
+    assert_eq!(pulled, [1, 2, 3]);
+    let line = binary::wait_for_log(&served.log, r#""message":"pull""#)?;
+    let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+    assert_eq!((&v["fields"]["live"], &v["fields"]["cursor"]), (&json!(false), &json!(0)), "{line}");
     served.child.kill()?;
     Ok(())
 }

@@ -7,9 +7,10 @@ mod cache;
 mod config;
 mod connections;
 mod hooks;
+mod log_line;
 mod state;
 mod storage;
-mod telemetry;
+pub mod telemetry;
 
 use crate::bindings::{ConnectionInfo, SyncComponent, SyncComponentPre};
 use crate::hooks::HookContext;
