@@ -18,7 +18,7 @@ impl LogLine {
 
 /// Split `line`; `None` when it does not follow the convention (then it is logged as it is).
 pub fn parse(line: &str) -> Option<LogLine> {
-    let first_key = line.find(|c: char| c == '=')?;
+    let first_key = line.find('=')?;
     let event_end = line[..first_key].rfind(' ')?;
     let event = line[..event_end].to_string();
     let mut rest = &line[event_end + 1..];
