@@ -1,32 +1,27 @@
-//! The README cannot drift from the CLI: every `livestore-sync` command it shows must parse,
-//! and every subcommand must be documented.
+//! The documents cannot drift from the code: every `livestore-sync` command in the README,
+//! CONTRIBUTING.md and MIGRATING.md must parse, every subcommand must be documented, every shell
+//! block and script snippet must parse, and the hook shown in full must be the repository's.
 
 use clap::{CommandFactory, Parser};
 use livestore_sync::cli_args::Cli;
 
 const README: &str = include_str!("../../README.md");
 
-/// Shell lines inside ```sh blocks, with `\` continuations joined.
+/// Shell lines inside the documents' sh blocks, with `\` continuations joined.
 fn shell_lines() -> Vec<String> {
     let mut lines = Vec::new();
-    let mut in_sh = false;
-    let mut pending = String::new();
-    for line in README.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("```") {
-            in_sh = trimmed == "```sh" || trimmed == "```bash";
-            continue;
+    for block in code_blocks("sh") {
+        let mut pending = String::new();
+        for line in block.lines() {
+            let trimmed = line.trim();
+            if let Some(head) = trimmed.strip_suffix('\\') {
+                pending.push_str(head);
+                pending.push(' ');
+                continue;
+            }
+            pending.push_str(trimmed);
+            lines.push(std::mem::take(&mut pending));
         }
-        if !in_sh {
-            continue;
-        }
-        if let Some(head) = trimmed.strip_suffix('\\') {
-            pending.push_str(head);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(trimmed);
-        lines.push(std::mem::take(&mut pending));
     }
     lines
 }
@@ -75,10 +70,32 @@ fn every_subcommand_is_documented() {
     }
 }
 
-/// The code blocks of the README with the given language tag.
-fn code_blocks(lang: &str) -> Vec<&'static str> {
-    let fence = format!("```{lang}\n");
-    README.split(fence.as_str()).skip(1).filter_map(|b| b.split_once("\n```").map(|(code, _)| code)).collect()
+/// The code blocks with the given language tag in the project's documents (README,
+/// CONTRIBUTING, MIGRATING), fences indented or not.
+fn code_blocks(lang: &str) -> Vec<String> {
+    let docs = [README, include_str!("../../CONTRIBUTING.md"), include_str!("../../MIGRATING.md")];
+    let mut blocks = Vec::new();
+    for doc in docs {
+        let mut current: Option<(String, String)> = None;
+        for line in doc.lines() {
+            let trimmed = line.trim_start();
+            match (&mut current, trimmed.strip_prefix("```")) {
+                (None, Some(tag)) => current = Some((tag.trim().to_string(), String::new())),
+                (Some((tag, code)), Some(_)) => {
+                    if tag == lang {
+                        blocks.push(code.trim_end().to_string());
+                    }
+                    current = None;
+                }
+                (Some((_, code)), None) => {
+                    code.push_str(line);
+                    code.push('\n');
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    blocks
 }
 
 fn repo_file(path: &str) -> String {
@@ -88,8 +105,9 @@ fn repo_file(path: &str) -> String {
 
 #[test]
 fn the_hook_shown_in_full_is_the_hook_in_the_repository() {
-    assert_eq!(code_blocks("toml"), vec![repo_file("hooks/static-token/Cargo.toml").trim_end()]);
-    assert_eq!(code_blocks("rust"), vec![repo_file("hooks/static-token/src/lib.rs").trim_end()]);
+    let toml = code_blocks("toml");
+    assert_eq!(toml.first().map(String::as_str), Some(repo_file("hooks/static-token/Cargo.toml").trim_end()));
+    assert_eq!(code_blocks("rust"), vec![repo_file("hooks/static-token/src/lib.rs").trim_end().to_string()]);
 }
 
 /// Every shell block is valid shell (`bash -n`), and the lines a reader types into a WebSocket
@@ -101,7 +119,7 @@ fn every_shell_block_parses() {
     for block in blocks {
         let mut shell = String::new();
         for line in block.lines() {
-            if line.starts_with('{') {
+            if line.trim_start().starts_with('{') {
                 if let Err(e) = serde_json::from_str::<serde_json::Value>(line) {
                     panic!("README shows a message that is not JSON: {line}\n{e}");
                 }
@@ -124,7 +142,7 @@ fn every_shell_block_parses() {
 #[test]
 fn every_script_snippet_parses() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let snippets: Vec<&str> = ["js", "ts", "tsx"].iter().flat_map(|l| code_blocks(l)).collect();
+    let snippets: Vec<String> = ["js", "ts", "tsx"].iter().flat_map(|l| code_blocks(l)).collect();
     assert!(snippets.len() >= 4, "found {} snippets", snippets.len());
     for (i, code) in snippets.iter().enumerate() {
         let file = dir.path().join(format!("snippet-{i}.mjs"));
