@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "Debian packages the tests use (systemd-analyze for the unit in deploy/)"
+if ! command -v systemd-analyze >/dev/null; then
+  apt-get update && apt-get install -y --no-install-recommends systemd
+fi
+
 step "wasm32-wasip2 target"
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2

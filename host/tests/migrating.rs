@@ -93,7 +93,8 @@ async fn a_pull_answer_keeps_the_backend_id() -> Result<()> {
     let request = json!({ "_tag": "Request", "id": "1", "tag": "SyncHttpRpc.Pull",
         "payload": { "storeId": "user:42", "cursor": { "_tag": "None" } }, "headers": [] });
     let (status, answer) =
-        http_post(old.addr, &format!("/?storeId=user%3A42&transport=http&payload={payload}"), &request.to_string()).await?;
+        http_post(old.addr, &format!("/?storeId=user%3A42&transport=http&payload={payload}"), &request.to_string())
+            .await?;
     assert_eq!(status, 200, "{answer}");
     let info = cli(&tmp.path().join("old"), &["stores", "info", "user:42", "--json"])?;
     let before: Value = serde_json::from_slice(&info.stdout)?;
