@@ -39,6 +39,10 @@ fn app_runs() -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The two app runs of each test start a Node process per app; the native and the worker test
+/// take turns so that neither waits on the other's start-up on a 2-core machine.
+static APPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn app_dir() -> PathBuf {
     repo_root().join("examples/node-app")
 }
@@ -72,6 +76,7 @@ async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
     if !app_dir().join("node_modules/@livestore/adapter-node").is_dir() {
         bail!("the example app is not installed: run `npm ci --prefix examples/node-app` (scripts/test.sh does)");
     }
+    let _turn = APPS.lock().await;
     let runs = app_runs();
     let mut texts: Vec<&str> = runs.iter().map(|r| r[1].as_str()).collect();
     texts.sort();
@@ -96,7 +101,7 @@ async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
         waiting.push(tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             let mut seen = Vec::new();
-            let found = tokio::time::timeout(Duration::from_secs(60), async {
+            let found = tokio::time::timeout(Duration::from_secs(120), async {
                 while let Some(line) = lines.next_line().await? {
                     if line == want {
                         return Ok::<bool, std::io::Error>(true);
