@@ -8,7 +8,12 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Debian packages the tests use (systemd-analyze for the unit in deploy/)"
 if ! command -v systemd-analyze >/dev/null; then
-  apt-get update && apt-get install -y --no-install-recommends systemd
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update && apt-get install -y --no-install-recommends systemd
+  else
+    echo "systemd-analyze is missing: install systemd (Debian/Ubuntu: sudo apt-get install systemd), then run again"
+    exit 1
+  fi
 fi
 
 step "wasm32-wasip2 target"

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `npm run deploy` (after the build): `wrangler deploy`, but never an open endpoint by accident.
-// Refuses unless the worker has an AUTH_TOKEN secret, a bundled hook validates payloads, or
-// --allow-open says an open endpoint is meant; then prints the URL to give the LiveStore client.
+// `npm run deploy`: the build (scripts/build.mjs, with any `--hook name=path.wasm`), then
+// `wrangler deploy`, but never an open endpoint by accident: refuses unless the worker has an
+// AUTH_TOKEN secret, a bundled hook validates payloads, or --allow-open says an open endpoint is
+// meant; then prints the URL to give the LiveStore client.
 //
-//   node scripts/deploy.mjs [--allow-open] [any `wrangler deploy` option, e.g. --env d1]
+//   npm run deploy -- [--hook name=path.wasm]… [--allow-open] [any `wrangler deploy` option, e.g. --env d1]
 //
 // WRANGLER names another wrangler executable (the tests use a stand-in).
 import { spawnSync } from 'node:child_process'
@@ -15,7 +16,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const wrangler = process.env.WRANGLER ?? join(root, 'node_modules', '.bin', 'wrangler')
 const args = process.argv.slice(2)
 const allowOpen = args.includes('--allow-open')
-const deployArgs = args.filter((a) => a !== '--allow-open')
+// `--hook X` pairs go to the build (which bundles them), everything else to wrangler.
+const hookArgs = args.flatMap((a, i) => (a === '--hook' ? [a, args[i + 1]] : []))
+const deployArgs = args.filter((a, i) => a !== '--allow-open' && a !== '--hook' && args[i - 1] !== '--hook')
 
 // The wrangler environment (`--env d1`, `-e d1`, `--env=d1`): secrets are per environment.
 function envArgs() {
@@ -31,7 +34,7 @@ function refuse(why) {
   console.error(`deploy refused: ${why}
 Clients would sync without any token. Either
   npx wrangler secret put AUTH_TOKEN${env ? ` ${env}` : ''}     (creates the worker if it does not exist yet), then deploy again, or
-  bundle a validate-payload hook (node scripts/build.mjs --hook …), or
+  bundle a validate-payload hook (npm run deploy -- --hook name=path.wasm …), or
   npm run deploy -- --allow-open${env ? ` ${env}` : ''}          to deploy an open endpoint on purpose.`)
   process.exit(1)
 }
@@ -40,6 +43,10 @@ function bundledPayloadHook() {
   const hooks = join(root, 'gen', 'hooks.js')
   return existsSync(hooks) && readFileSync(hooks, 'utf8').includes('livestore:hooks/validate-payload@')
 }
+
+// The build first: it bundles the hooks, and the check below reads what it bundled.
+const built = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), ...hookArgs], { cwd: root, stdio: 'inherit' })
+if (built.status !== 0) process.exit(built.status ?? 1)
 
 if (allowOpen) {
   console.error('deploying an open endpoint (--allow-open): any client can read and write every store')

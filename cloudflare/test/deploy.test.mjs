@@ -8,14 +8,23 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFil
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-// A copy of the script in a scratch project (its gen/hooks.js is the test's), and a wrangler
-// that logs its arguments and answers `secret list` with $FAKE_SECRETS ("fail": not found).
-function project(hooksJs = 'export const HOOKS = [\n]\n') {
+// A copy of the script in a scratch project whose build (a stand-in for scripts/build.mjs) logs
+// its arguments and bundles a validate-payload hook when given `--hook`, and a wrangler that logs
+// its arguments and answers `secret list` with $FAKE_SECRETS ("fail": not found).
+function project() {
   const dir = mkdtempSync(join(tmpdir(), 'deploy-test-'))
   mkdirSync(join(dir, 'scripts'))
   mkdirSync(join(dir, 'gen'))
   copyFileSync(new URL('../scripts/deploy.mjs', import.meta.url), join(dir, 'scripts', 'deploy.mjs'))
-  writeFileSync(join(dir, 'gen', 'hooks.js'), hooksJs)
+  writeFileSync(
+    join(dir, 'scripts', 'build.mjs'),
+    `import { appendFileSync, writeFileSync } from 'node:fs'
+const args = process.argv.slice(2)
+appendFileSync(${JSON.stringify(join(dir, 'calls.log'))}, JSON.stringify(['build', ...args]) + '\\n')
+const hooks = args.includes('--hook') ? '  { name: "static-token", exports: ["livestore:hooks/validate-payload@0.1.0"] },\\n' : ''
+writeFileSync(${JSON.stringify(join(dir, 'gen', 'hooks.js'))}, 'export const HOOKS = [\\n' + hooks + ']\\n')
+`,
+  )
   const wrangler = join(dir, 'fake-wrangler.mjs')
   writeFileSync(
     wrangler,
@@ -54,7 +63,7 @@ test('a worker without an AUTH_TOKEN secret is not deployed', () => {
   assert.equal(r.status, 1)
   assert.match(r.stderr, /deploy refused: the worker has no AUTH_TOKEN secret/)
   assert.match(r.stderr, /npx wrangler secret put AUTH_TOKEN/)
-  assert.deepEqual(r.calls, [['secret', 'list', '--format', 'json']], 'wrangler deploy never ran')
+  assert.deepEqual(r.calls, [['build'], ['secret', 'list', '--format', 'json']], 'wrangler deploy never ran')
 })
 
 test('a first deploy (no worker yet) is refused with the way forward, per environment', () => {
@@ -62,7 +71,7 @@ test('a first deploy (no worker yet) is refused with the way forward, per enviro
   assert.equal(r.status, 1)
   assert.match(r.stderr, /could not list the worker's secrets .*This Worker does not exist/)
   assert.match(r.stderr, /npx wrangler secret put AUTH_TOKEN --env d1/)
-  assert.deepEqual(r.calls, [['secret', 'list', '--format', 'json', '--env', 'd1']])
+  assert.deepEqual(r.calls, [['build'], ['secret', 'list', '--format', 'json', '--env', 'd1']])
 })
 
 test('with the secret it deploys and prints the URL for makeWsSync', () => {
@@ -76,12 +85,11 @@ test('--allow-open deploys an open endpoint on purpose, and says so', () => {
   const r = deploy(project(), ['--allow-open'], '[]')
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stderr, /open endpoint/)
-  assert.deepEqual(r.calls, [['deploy']], 'no secret lookup, and --allow-open is not passed to wrangler')
+  assert.deepEqual(r.calls, [['build'], ['deploy']], 'no secret lookup, and --allow-open is not passed to wrangler')
 })
 
-test('a bundled validate-payload hook counts as authentication', () => {
-  const hooks = 'export const HOOKS = [\n  { name: "static-token", exports: ["livestore:hooks/validate-payload@0.1.0"] },\n]\n'
-  const r = deploy(project(hooks), [], '[]')
+test('hooks given to deploy are bundled by its build, and a validate-payload hook counts as authentication', () => {
+  const r = deploy(project(), ['--hook', 'auth=static_token.wasm', '--env', 'd1'], '[]')
   assert.equal(r.status, 0, r.stderr)
-  assert.deepEqual(r.calls, [['deploy']])
+  assert.deepEqual(r.calls, [['build', '--hook', 'auth=static_token.wasm'], ['deploy', '--env', 'd1']])
 })

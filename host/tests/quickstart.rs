@@ -57,7 +57,10 @@ fn the_readme_shows_the_app_the_test_runs() {
     let step1 = code_blocks(section("### 1. Run the server with a token"), "sh");
     assert!(step1.concat().contains("cargo run --release -p livestore-sync -- serve"), "{step1:?}");
     let step3 = code_blocks(section("### 3. Check it"), "sh").concat();
-    assert!(step3.contains("curl -s http://127.0.0.1:8787/health") && step3.contains("livestore-sync stores list"));
+    assert!(
+        step3.contains("curl -s http://127.0.0.1:8787/health")
+            && step3.contains("cargo run --release -p livestore-sync -- stores list")
+    );
 }
 
 /// The `.dev.vars` line of step 1, written where the server starts.
