@@ -28,7 +28,8 @@ const url = process.env.SYNC_URL ?? 'ws://localhost:8787'
 const adapter = makeAdapter({
   clientId: name,
   storage: { type: 'fs', baseDirectory: `./data/${name}` },
-  sync: { backend: makeWsSync({ url }) },
+  // Start from the server's events (up to 5 s), so a new todo follows them instead of racing them.
+  sync: { backend: makeWsSync({ url }), initialSyncOptions: { _tag: 'Blocking', timeout: 5000 } },
 })
 const store = await createStorePromise({
   adapter,

@@ -73,19 +73,16 @@ fn write_dev_vars(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Run every quick-start app against `url` (each in `workdir`, so its local data lands there)
-/// until each prints the list with every app's todo; then stop them.
-async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
-    if !app_dir().join("node_modules/@livestore/adapter-node").is_dir() {
-        bail!("the example app is not installed: run `npm ci --prefix examples/node-app` (scripts/test.sh does)");
-    }
-    let _turn = APPS.lock().await;
-    let runs = app_runs();
-    let mut texts: Vec<&str> = runs.iter().map(|r| r[1].as_str()).collect();
-    texts.sort();
-    let want = format!("todos: {}", texts.join(" | "));
-    let mut waiting = Vec::new();
-    for run in &runs {
+/// One run of every quick-start app, each printing its todo list as it changes: the lists they
+/// printed last, once all agree and hold every app's todo, or after `wait`.
+async fn run_apps(url: &str, workdir: &Path, runs: &[Vec<String>], wait: Duration) -> Result<Vec<String>> {
+    let texts: Vec<String> = runs.iter().map(|r| r[1].clone()).collect();
+    let converged = |lasts: &[String]| {
+        lasts.iter().all(|l| l == &lasts[0]) && texts.iter().all(|t| lasts[0].split(" | ").any(|x| x == t))
+    };
+    let mut children = Vec::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    for (i, run) in runs.iter().enumerate() {
         let mut child = tokio::process::Command::new("node")
             .arg(app_dir().join("app.mjs"))
             .args(run)
@@ -94,39 +91,63 @@ async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
             .env_remove("AUTH_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .context("starting node (Node 20 or later)")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let name = run[0].clone();
-        let want = want.clone();
-        waiting.push(tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            let mut seen = Vec::new();
-            let found = tokio::time::timeout(Duration::from_secs(120), async {
-                while let Some(line) = lines.next_line().await? {
-                    if line == want {
-                        return Ok::<bool, std::io::Error>(true);
-                    }
-                    seen.push(line);
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(list) = line.strip_prefix("todos: ") {
+                    let _ = tx.send((i, list.to_string()));
                 }
-                Ok(false)
-            })
-            .await;
-            let _ = child.start_kill();
-            let output = child.wait_with_output().await?;
-            match found {
-                Ok(Ok(true)) => Ok(()),
-                _ => bail!(
-                    "app {name} never printed {want:?}; it printed {seen:?}\nstderr: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                ),
             }
-        }));
+        });
+        children.push(child);
     }
-    for w in waiting {
-        w.await??;
+    let mut lasts = vec![String::new(); runs.len()];
+    let deadline = tokio::time::Instant::now() + wait;
+    while !converged(&lasts) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((i, list))) => lasts[i] = list,
+            _ => break,
+        }
+    }
+    for mut child in children {
+        let _ = child.kill().await;
+    }
+    Ok(lasts)
+}
+
+/// Run every quick-start app against `url` (each in `workdir`, so its local data lands there)
+/// until each prints the same list, holding every app's todo; then stop them.
+///
+/// LiveStore 0.4.0's client now and then does not push a todo committed right after its first
+/// pull (seen on a loaded machine with either server: the server's log shows no push from it).
+/// A restarted app pushes what it has pending, as the README says, so the test restarts the
+/// apps (each adding one more todo) when they have not converged after a while.
+async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
+    if !app_dir().join("node_modules/@livestore/adapter-node").is_dir() {
+        bail!("the example app is not installed: run `npm ci --prefix examples/node-app` (scripts/test.sh does)");
+    }
+    let _turn = APPS.lock().await;
+    let runs = app_runs();
+    let mut rounds = Vec::new();
+    for round in 1..=3 {
+        let lasts = run_apps(url, workdir, &runs, Duration::from_secs(if round == 3 { 60 } else { 25 })).await?;
+        let done =
+            lasts.iter().all(|l| l == &lasts[0]) && runs.iter().all(|r| lasts[0].split(" | ").any(|x| x == r[1]));
+        rounds.push(lasts);
+        if done {
+            if round > 1 {
+                println!("the apps converged after {} restarts: {rounds:?}", round - 1);
+            }
+            break;
+        }
+        if round == 3 {
+            bail!("the apps never printed the same list with every todo; their last lists per run: {rounds:?}");
+        }
     }
     // Each app kept its local database under the directory it ran in.
     for run in &runs {
@@ -148,7 +169,11 @@ async fn the_quick_start_app_syncs_through_the_native_server() -> Result<()> {
         http_post(served.addr, &format!("/?storeId=quickstart&transport=http&payload={wrong}"), "[]").await?;
     assert_eq!(status, 400, "a wrong token must be refused");
 
-    apps_sync_through(&format!("ws://{}", served.addr), tmp.path()).await?;
+    let synced = apps_sync_through(&format!("ws://{}", served.addr), tmp.path()).await;
+    if let Err(e) = synced {
+        let log: Vec<String> = served.log.try_iter().filter(|l| l.contains("push ") || l.contains("pull ")).collect();
+        bail!("{e:#}\nthe server's push and pull lines:\n{}", log.join("\n"));
+    }
 
     // Step 3: /health, `livestore-sync health`, and the store in `stores list`.
     let (status, text) =
@@ -187,7 +212,9 @@ async fn the_quick_start_app_syncs_through_the_worker_under_wrangler_dev() -> Re
     assert_eq!(status, 400, "a wrong token must be refused");
     let apps = tmp.path().join("apps");
     std::fs::create_dir(&apps)?;
-    apps_sync_through(&worker.ws_base(), &apps).await?;
+    apps_sync_through(&worker.ws_base(), &apps)
+        .await
+        .with_context(|| format!("wrangler's log ends with:\n{}", worker.log_tail()))?;
     let (status, text) =
         http_request(worker.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     assert_eq!(status, 200, "{text}");
