@@ -88,15 +88,21 @@ for (const [i, spec] of hookSpecs.entries()) {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`hook name ${JSON.stringify(name)}: use letters, digits, - and _`)
   const bytes = readFileSync(file)
   const out = join(gen, 'hooks', name)
-  run(join(cfDir, 'node_modules', '.bin', 'jco'), [
-    'transpile', file, '-o', out, '--name', 'hook', '--instantiation', 'async', '--no-typescript', '--quiet',
-  ])
-  const cores = readdirSync(out).filter((f) => f.endsWith('.wasm'))
+  const transpile = (extra) =>
+    run(join(cfDir, 'node_modules', '.bin', 'jco'), [
+      'transpile', file, '-o', out, '--name', 'hook', '--instantiation', 'async', '--no-typescript', '--quiet', ...extra,
+    ])
+  // First pass: which livestore:hooks interfaces it exports.
+  transpile([])
   const exportsOf = readFileSync(join(out, 'hook.js'), 'utf8')
-  const exported = ['validate-payload', 'on-push', 'on-pull', 'after-push']
-    .map((f) => `livestore:hooks/${f}@0.1.0`)
-    .filter((iface) => exportsOf.includes(`'${iface}'`))
+  const fns = ['validate-payload', 'on-push', 'on-pull', 'after-push'].filter((f) => exportsOf.includes(`'livestore:hooks/${f}@0.1.0'`))
+  const exported = fns.map((f) => `livestore:hooks/${f}@0.1.0`)
   if (exported.length === 0) throw new Error(`${file} is not a hook: it exports no livestore:hooks interface`)
+  // Second pass, JSPI: a hook's blocking WASI calls (waiting on an outbound fetch) suspend it,
+  // so its exports return promises.
+  rmSync(out, { recursive: true, force: true })
+  transpile(['--async-mode', 'jspi', '--async-wasi-imports', '--async-exports', ...fns.map((f) => `livestore:hooks/${f}@0.1.0#${f}`)])
+  const cores = readdirSync(out).filter((f) => f.endsWith('.wasm'))
   hookLines.push(`import { instantiate as instantiate${i} } from './hooks/${name}/hook.js'`)
   cores.forEach((c, j) => hookLines.push(`import core${i}_${j} from './hooks/${name}/${c}'`))
   const coreMap = cores.map((c, j) => `${JSON.stringify(c)}: core${i}_${j}`).join(', ')

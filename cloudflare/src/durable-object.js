@@ -84,13 +84,13 @@ export class WebSocketServer extends DurableObject {
           const ctx = this.hookContext(caller, batch)
           const events = batch.map(hookEvent)
           const createdAt = batch[0]?.createdAt ?? ''
-          // Off the push's path: the ack does not wait; failures are logged.
-          this.ctx.waitUntil(
-            Promise.resolve().then(async () => {
-              const failed = await this.hooks.afterPush(ctx, events, createdAt)
-              if (failed !== null) console.warn(`after-push hook: ${outcomeMessage(failed)}`)
-            }),
-          )
+          // Off the push's path (the ack does not wait) and in commit order: each batch's hooks
+          // start when the previous batch's are done. Failures are logged.
+          this.afterPushChain = (this.afterPushChain ?? Promise.resolve()).then(async () => {
+            const failed = await this.hooks.afterPush(ctx, events, createdAt)
+            if (failed !== null) console.warn(`after-push hook: ${outcomeMessage(failed)}`)
+          })
+          this.ctx.waitUntil(this.afterPushChain)
         },
       },
       auth: { checkToken: (token) => !env.AUTH_TOKEN || tokenMatches(token, env.AUTH_TOKEN) },

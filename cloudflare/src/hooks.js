@@ -5,11 +5,13 @@
 //
 // What differs from the native sandbox: workerd runs the hooks in the object's isolate, so a
 // hook's CPU and memory are bounded by the Workers limits of the request (not by per-call
-// deadlines), and a trapped instance is replaced on the next call. Outbound HTTP from hooks is
-// refused here (HttpRequestDenied): use the native server for webhook hooks.
+// deadlines), and a trapped instance is replaced on the next call. Outbound HTTP goes through
+// `fetch` under the native rules (src/hook-http.js); a hook suspends while it waits (JSPI), and
+// calls into one instance never overlap.
 import { HOOKS } from '../gen/hooks.js'
 import { wasiImports } from './component.js'
 import * as http from '@bytecodealliance/preview2-shim/http'
+import { DEFAULT_HTTP_TIMEOUT_MS, outgoingHandler, parseAllowHosts } from './hook-http.js'
 import { scratchSetError } from './scratch.js'
 
 const IFACE = {
@@ -25,9 +27,11 @@ const isRejection = (e) => e !== null && typeof e === 'object' && 'payload' in e
 
 export class HookRunner {
   /** `vars`: the `HOOK_VARS` object; `logPrefix`: where log lines come from. */
-  constructor(vars) {
+  constructor(vars, allowHosts = [], httpTimeoutMs = DEFAULT_HTTP_TIMEOUT_MS) {
     this.vars = vars
-    this.instances = new Map() // name → exports (null while broken)
+    this.allowHosts = allowHosts
+    this.httpTimeoutMs = httpTimeoutMs
+    this.instances = new Map() // name → Promise of { exports, current, queue }
     this.scratch = new Map() // `${hook}\u0000${store}` → Map(key → {value, expires})
   }
 
@@ -38,7 +42,8 @@ export class HookRunner {
     } catch (e) {
       console.error(`HOOK_VARS is not a JSON object: ${e.message}`)
     }
-    return new HookRunner(vars)
+    const timeout = Number(env.HOOK_HTTP_TIMEOUT_MS)
+    return new HookRunner(vars, parseAllowHosts(env.HOOK_ALLOW_HOSTS), timeout > 0 ? timeout : DEFAULT_HTTP_TIMEOUT_MS)
   }
 
   has(fn) {
@@ -53,16 +58,10 @@ export class HookRunner {
   }
 
   imports(hook, current) {
-    const deny = {
-      handle() {
-        console.warn(`hook ${hook}: outbound HTTP is not available on Cloudflare`)
-        return { tag: 'err', val: { tag: 'HTTP-request-denied' } }
-      },
-    }
     return {
       ...wasiImports,
       'wasi:http/types': http.types,
-      'wasi:http/outgoing-handler': deny,
+      'wasi:http/outgoing-handler': outgoingHandler(hook, this.allowHosts, this.httpTimeoutMs),
       'livestore:hooks/types': {},
       'livestore:hooks/log': {
         log: (level, message) => {
@@ -95,14 +94,27 @@ export class HookRunner {
     }
   }
 
-  async instance(h) {
+  /** The hook's instance, instantiated once (concurrent first calls share the instantiation). */
+  instance(h) {
     let inst = this.instances.get(h.name)
-    if (inst) return inst
-    inst = { current: { store: '' } }
-    const exports = await h.instantiate((name) => h.cores[name], this.imports(h.name, inst.current))
-    inst.exports = exports
-    this.instances.set(h.name, inst)
+    if (!inst) {
+      const current = { store: '' }
+      inst = h.instantiate((name) => h.cores[name], this.imports(h.name, current)).then((exports) => ({
+        exports,
+        current,
+        queue: Promise.resolve(),
+      }))
+      this.instances.set(h.name, inst)
+      inst.catch(() => this.instances.delete(h.name))
+    }
     return inst
+  }
+
+  /** Run `work` on `inst` after every call already queued on it: a suspended call is never re-entered. */
+  exclusive(inst, work) {
+    const turn = inst.queue.then(work)
+    inst.queue = turn.catch(() => {})
+    return turn
   }
 
   /**
@@ -115,8 +127,10 @@ export class HookRunner {
       let inst
       try {
         inst = await this.instance(h)
-        inst.current.store = store
-        call(inst.exports[IFACE[fn]])
+        await this.exclusive(inst, async () => {
+          inst.current.store = store
+          await call(inst.exports[IFACE[fn]])
+        })
       } catch (e) {
         if (isRejection(e)) {
           const message = String(e.payload)

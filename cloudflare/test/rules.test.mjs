@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { encodedTableName, referenceTableName } from '../src/sql.js'
 import { MAX_STORE_ID_BYTES, bearerToken, payloadToken, storeIdError, syncParams } from '../src/params.js'
 import { SCRATCH, scratchSetError } from '../src/scratch.js'
+import { hostAllowed, splitAuthority } from '../src/hook-http.js'
 
 const vectors = JSON.parse(readFileSync(new URL('../../schema/vectors.json', import.meta.url), 'utf8'))
 const params = (query) => syncParams(new URL(`http://x/?${query}`))
@@ -46,4 +47,14 @@ test('scratch limits', () => {
   assert.equal(full.has('k0'), false)
   full.set('new', { value: null, expires: null })
   assert.match(scratchSetError(full, 'newer', new Uint8Array(), 2) ?? '', /scratch space full/)
+})
+
+test('hook HTTP allowlist', () => {
+  for (const c of vectors.allowHosts.cases) {
+    assert.equal(hostAllowed(vectors.allowHosts.allow, c.host, c.port), c.allowed, `${c.host}:${c.port}`)
+    assert.equal(hostAllowed([], c.host, c.port), false)
+  }
+  assert.deepEqual(splitAuthority('[::1]:8080', false), { host: '[::1]', port: 8080 })
+  assert.deepEqual(splitAuthority('hooks.example.com', true), { host: 'hooks.example.com', port: 443 })
+  assert.deepEqual(splitAuthority('127.0.0.1', false), { host: '127.0.0.1', port: 80 })
 })

@@ -79,3 +79,15 @@ fn bearer_credentials() {
         assert_eq!(crate::auth::bearer_credentials(header), case["token"].as_str(), "{header:?}");
     }
 }
+
+#[test]
+fn hook_http_allowlist() {
+    let v = vectors();
+    let allow: Vec<String> =
+        each(&v, "/allowHosts/allow").iter().map(|e| e.as_str().expect("an entry").to_string()).collect();
+    for case in each(&v, "/allowHosts/cases") {
+        let (host, port) = (text(case, "host"), case["port"].as_u64().expect("a port") as u16);
+        assert_eq!(crate::hooks::host_allowed(&allow, host, port), case["allowed"] == true, "{host}:{port}");
+        assert!(!crate::hooks::host_allowed(&[], host, port), "an empty list allows nothing");
+    }
+}

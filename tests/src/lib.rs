@@ -466,3 +466,57 @@ pub async fn assert_bad_store_ids_are_refused(addr: SocketAddr) -> Result<()> {
     }
     Ok(())
 }
+
+/// A loopback HTTP server that records each request body and answers 200.
+pub async fn webhook_sink() -> Result<(u16, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(n) = tokio::io::AsyncReadExt::read(&mut sock, &mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok());
+                    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+                    let complete = match len {
+                        Some(len) => body.len() >= len,
+                        None => !chunked || body.ends_with("0\r\n\r\n"),
+                    };
+                    if complete {
+                        let _ = tx.send(format!("{head}\r\n\r\n{body}"));
+                        let _ = tokio::io::AsyncWriteExt::write_all(
+                            &mut sock,
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((port, rx))
+}
+
+/// The JSON document in a (possibly chunked) request body.
+pub fn json_body(request: &str) -> Result<Value> {
+    let body = request.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let start = body.find('{').context("no JSON in the body")?;
+    let end = body.rfind('}').context("no JSON in the body")?;
+    Ok(serde_json::from_str(&body[start..=end])?)
+}

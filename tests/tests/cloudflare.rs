@@ -320,17 +320,10 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
     Ok(())
 }
 
-/// The same hook components the native server loads, bundled into the worker
-/// (`scripts/build.mjs --hook`): validate-payload in the Worker, on-push and on-pull in the
-/// Durable Object, a trapping hook failing only its request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hook_components_run_in_the_worker_too() -> Result<()> {
-    use livestore_sync_tests::hook_builds::hook_wasm;
-    use livestore_sync_tests::{event, failure_message, is_push_ack};
-    let _turn = WRANGLER_LOCK.lock().await;
-    let tmp = tempfile::tempdir()?;
-    // A copy of cloudflare/ whose bundle includes the hooks (the default bundle has none).
-    let cf = tmp.path().join("cf");
+/// A worker whose bundle includes hook components (`scripts/build.mjs --hook`; the default bundle
+/// has none): a copy of cloudflare/ in `tmp`, built with `specs` (`name=path,…`) and run with `vars`.
+async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -> Result<Wrangler> {
+    let cf = tmp.join("cf");
     std::fs::create_dir_all(&cf)?;
     for item in ["src", "scripts"] {
         let (from, to) = (cloudflare_dir().join(item), cf.join(item));
@@ -348,30 +341,35 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
     for shared in ["wit", "schema"] {
         std::os::unix::fs::symlink(repo_root().join(shared), cf.join("..").join(shared))?;
     }
+    let guest = repo_root().join("target/guest/wasm32-wasip2/release/livestore_sync_guest.wasm");
+    let out = tokio::process::Command::new("node")
+        .arg(cf.join("scripts/build.mjs"))
+        .env("LIVESTORE_SYNC_GUEST_WASM", &guest)
+        .env("LIVESTORE_SYNC_CF_HOOKS", specs)
+        .output()
+        .await?;
+    ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
+    Wrangler::start(WranglerConfig { dir: cf, config: None, persist: &tmp.join("state"), vars, port: None, env: None })
+        .await
+}
+
+/// The same hook components the native server loads, bundled into the worker
+/// (`scripts/build.mjs --hook`): validate-payload in the Worker, on-push and on-pull in the
+/// Durable Object, a trapping hook failing only its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hook_components_run_in_the_worker_too() -> Result<()> {
+    use livestore_sync_tests::hook_builds::hook_wasm;
+    use livestore_sync_tests::{event, failure_message, is_push_ack};
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
     let specs = format!(
         "static-token={},allowlist={},hostile={}",
         hook_wasm("static_token")?.display(),
         hook_wasm("event_allowlist")?.display(),
         hook_wasm("hostile")?.display()
     );
-    let guest = repo_root().join("target/guest/wasm32-wasip2/release/livestore_sync_guest.wasm");
-    let out = tokio::process::Command::new("node")
-        .arg(cf.join("scripts/build.mjs"))
-        .env("LIVESTORE_SYNC_GUEST_WASM", &guest)
-        .env("LIVESTORE_SYNC_CF_HOOKS", &specs)
-        .output()
-        .await?;
-    ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
     let vars = json!({ "AUTH_TOKEN": TOKEN, "ALLOWED_EVENTS": "todoCreated-v1,trap" }).to_string();
-    let w = Wrangler::start(WranglerConfig {
-        dir: cf.clone(),
-        config: None,
-        persist: &tmp.path().join("state"),
-        vars: &[("HOOK_VARS", &vars)],
-        port: None,
-        env: None,
-    })
-    .await?;
+    let w = worker_with_hooks(tmp.path(), &specs, &[("HOOK_VARS", &vars)]).await?;
 
     let store = unique_store("cf-hooks");
     // The static-token hook decides (the worker itself has no AUTH_TOKEN here).
@@ -410,11 +408,72 @@ async fn hook_components_run_in_the_worker_too() -> Result<()> {
     Ok(())
 }
 
+/// Hooks' outbound HTTP on the worker: the webhook hook posts every committed batch, in commit
+/// order, to an allowlisted loopback receiver (through `fetch`); an on-push hook calling a host
+/// off the allowlist gets `HttpRequestDenied` as its own error, and that host receives nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_hook_posts_from_the_worker_and_off_allowlist_calls_are_refused() -> Result<()> {
+    use livestore_sync_tests::hook_builds::hook_wasm;
+    use livestore_sync_tests::{event, failure_message, is_push_ack, json_body, webhook_sink};
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let (allowed, mut posts) = webhook_sink().await?;
+    let (denied, mut stolen) = webhook_sink().await?;
+    let specs = format!("webhook={},hostile={}", hook_wasm("webhook")?.display(), hook_wasm("hostile")?.display());
+    let vars = json!({
+        "WEBHOOK_URL": format!("http://127.0.0.1:{allowed}/livestore"),
+        "HOSTILE_URL": format!("http://127.0.0.1:{denied}/steal"),
+    })
+    .to_string();
+    let allow = format!("127.0.0.1:{allowed}");
+    let w = worker_with_hooks(
+        tmp.path(),
+        &specs,
+        &[("HOOK_VARS", &vars), ("HOOK_ALLOW_HOSTS", &allow), ("AUTH_TOKEN", TOKEN)],
+    )
+    .await?;
+
+    let store = unique_store("cf-webhook");
+    let mut c = connect(&w, &store).await?;
+    for seq in 1..=3 {
+        let (_, ok) = c.push(&store, chain(seq, seq), None).await?;
+        ensure!(is_push_ack(&ok), "{ok}");
+    }
+    let mut seen = Vec::new();
+    for _ in 1..=3 {
+        let request = tokio::time::timeout(Duration::from_secs(20), posts.recv())
+            .await
+            .with_context(|| format!("the webhook posted only {seen:?}:\n{}", w.log_tail()))?
+            .context("sink closed")?;
+        ensure!(request.starts_with("POST /livestore "), "{request}");
+        let doc = json_body(&request)?;
+        ensure!(doc["storeId"] == store.as_str(), "{doc}");
+        seen.extend(doc["events"].as_array().context("events")?.iter().filter_map(|e| e["seqNum"].as_i64()));
+    }
+    ensure!(seen == vec![1, 2, 3], "one post per batch, in commit order: {seen:?}");
+
+    let mut call_out = event(4, 3);
+    call_out["name"] = json!("call-out");
+    let (_, refused) = c.push(&store, vec![call_out], None).await?;
+    let message = failure_message(&refused);
+    ensure!(message.contains("HttpRequestDenied"), "{refused}");
+    let (_, ok) = c.push(&store, chain(4, 4), None).await?;
+    ensure!(is_push_ack(&ok), "the store keeps serving: {ok}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ensure!(stolen.try_recv().is_err(), "nothing may reach a host that is not allowlisted");
+    ensure!(
+        w.log_tail().contains(&format!("tried to reach 127.0.0.1:{denied}, which is not allowlisted")),
+        "the refusal is logged:\n{}",
+        w.log_tail()
+    );
+    Ok(())
+}
+
 /// The worker's JavaScript copies of the shared rules (table names, store ids, tokens, scratch
 /// limits) agree with `schema/vectors.json`, which the Rust unit tests check natively.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_agrees_with_the_shared_rule_vectors() -> Result<()> {
-    node_test_in_cloudflare("test/rules.test.mjs", 5).await
+    node_test_in_cloudflare("test/rules.test.mjs", 6).await
 }
 
 /// `npm run deploy` refuses an open endpoint (no AUTH_TOKEN secret, no payload hook, no

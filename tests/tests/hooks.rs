@@ -7,13 +7,12 @@ use anyhow::{ensure, Context, Result};
 use livestore_sync::hooks::HookSettings;
 use livestore_sync_tests::hook_builds::hook_wasm;
 use livestore_sync_tests::{
-    chain, event, failure_error, failure_message, http_post, http_request, is_push_ack, sync_url, unique_store,
-    urlencode, TestServer, WsClient, TOKEN,
+    chain, event, failure_error, failure_message, http_post, http_request, is_push_ack, json_body, sync_url,
+    unique_store, urlencode, webhook_sink, TestServer, WsClient, TOKEN,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One test at a time: the hostile test times deadlines, which CPU contention from the
 /// other tests of this binary (2 cores in CI) would stretch.
@@ -191,57 +190,6 @@ async fn the_event_allowlist_hook_rejects_unlisted_names_and_stores_nothing() ->
     let reply = simple.recv().await?;
     ensure!(reply["type"] == "ack" && reply["seqNums"] == json!([3]), "{reply}");
     Ok(())
-}
-
-/// A loopback HTTP server that records each request body and answers 200.
-async fn webhook_sink() -> Result<(u16, tokio::sync::mpsc::UnboundedReceiver<String>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                        })
-                        .and_then(|v| v.parse::<usize>().ok());
-                    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-                    let complete = match len {
-                        Some(len) => body.len() >= len,
-                        None => !chunked || body.ends_with("0\r\n\r\n"),
-                    };
-                    if complete {
-                        let _ = tx.send(format!("{head}\r\n\r\n{body}"));
-                        let _ =
-                            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Ok((port, rx))
-}
-
-/// The JSON document in a (possibly chunked) request body.
-fn json_body(request: &str) -> Result<Value> {
-    let body = request.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    let start = body.find('{').context("no JSON in the body")?;
-    let end = body.rfind('}').context("no JSON in the body")?;
-    Ok(serde_json::from_str(&body[start..=end])?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub use after_push::AfterPushJob;
 pub use bindings::{HookEvent, HookPullRequest};
+pub use http::host_allowed;
 use sandbox::Sandbox;
 #[cfg(test)]
 pub(crate) use scratch::Scratch;
