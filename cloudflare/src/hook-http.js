@@ -54,7 +54,7 @@ function pinRedirects() {
 }
 
 /** The `wasi:http/outgoing-handler` a hook named `hook` gets. */
-export function outgoingHandler(hook, allow, timeoutMs, onDenied = () => {}) {
+export function outgoingHandler(hook, allow, timeoutMs) {
   pinRedirects()
   const limitNs = BigInt(Math.max(1, Math.floor(timeoutMs))) * 1_000_000n
   const clamp = (ns) => (ns === undefined || ns > limitNs ? limitNs : ns)
@@ -67,7 +67,6 @@ export function outgoingHandler(hook, allow, timeoutMs, onDenied = () => {}) {
         console.warn(
           `hook ${JSON.stringify(hook)} tried to reach ${host}:${port}, which is not allowlisted (HOOK_ALLOW_HOSTS)`,
         )
-        onDenied()
         throw { tag: 'HTTP-request-denied' }
       }
       const clamped = new http.types.RequestOptions()

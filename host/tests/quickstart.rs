@@ -23,17 +23,15 @@ fn section(title: &str) -> &'static str {
     &rest[..end]
 }
 
-/// The code blocks of `text` with the given language tag.
-fn code_blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
-    let fence = format!("```{lang}\n");
-    text.split(fence.as_str()).skip(1).filter_map(|b| b.split_once("\n```").map(|(code, _)| code)).collect()
+fn code_blocks(text: &str, lang: &str) -> Vec<String> {
+    markdown_code_blocks(text, lang)
 }
 
 /// The quick start's `node app.mjs NAME TEXT` lines, as argument lists.
 fn app_runs() -> Vec<Vec<String>> {
     code_blocks(section("### 2. Connect a LiveStore app"), "sh")
-        .into_iter()
-        .flat_map(str::lines)
+        .iter()
+        .flat_map(|b| b.lines())
         .filter(|l| l.starts_with("node app.mjs "))
         .map(|l| shlex::split(l).expect("a shell line")[2..].to_vec())
         .collect()
@@ -50,7 +48,7 @@ fn app_dir() -> PathBuf {
 #[test]
 fn the_readme_shows_the_app_the_test_runs() {
     let shown = code_blocks(section("### 2. Connect a LiveStore app"), "js");
-    assert_eq!(shown, vec![APP.trim_end()], "the README's app must be examples/node-app/app.mjs, verbatim");
+    assert_eq!(shown, vec![APP.trim_end().to_string()], "the README's app must be examples/node-app/app.mjs, verbatim");
     let setup = code_blocks(section("### 2. Connect a LiveStore app"), "sh");
     assert!(setup.iter().any(|b| b.contains("cd examples/node-app && npm ci")), "{setup:?}");
     assert_eq!(app_runs().len(), 2, "two app runs, under two names");
@@ -73,13 +71,14 @@ fn write_dev_vars(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the apps' last lists agree and hold every app's todo.
+fn converged(lasts: &[String], runs: &[Vec<String>]) -> bool {
+    lasts.iter().all(|l| l == &lasts[0]) && runs.iter().all(|r| lasts[0].split(" | ").any(|x| x == r[1]))
+}
+
 /// One run of every quick-start app, each printing its todo list as it changes: the lists they
 /// printed last, once all agree and hold every app's todo, or after `wait`.
 async fn run_apps(url: &str, workdir: &Path, runs: &[Vec<String>], wait: Duration) -> Result<Vec<String>> {
-    let texts: Vec<String> = runs.iter().map(|r| r[1].clone()).collect();
-    let converged = |lasts: &[String]| {
-        lasts.iter().all(|l| l == &lasts[0]) && texts.iter().all(|t| lasts[0].split(" | ").any(|x| x == t))
-    };
     let mut children = Vec::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
     for (i, run) in runs.iter().enumerate() {
@@ -108,7 +107,7 @@ async fn run_apps(url: &str, workdir: &Path, runs: &[Vec<String>], wait: Duratio
     }
     let mut lasts = vec![String::new(); runs.len()];
     let deadline = tokio::time::Instant::now() + wait;
-    while !converged(&lasts) {
+    while !converged(&lasts, runs) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some((i, list))) => lasts[i] = list,
             _ => break,
@@ -136,8 +135,7 @@ async fn apps_sync_through(url: &str, workdir: &Path) -> Result<()> {
     let mut rounds = Vec::new();
     for round in 1..=3 {
         let lasts = run_apps(url, workdir, &runs, Duration::from_secs(if round == 3 { 60 } else { 25 })).await?;
-        let done =
-            lasts.iter().all(|l| l == &lasts[0]) && runs.iter().all(|r| lasts[0].split(" | ").any(|x| x == r[1]));
+        let done = converged(&lasts, &runs);
         rounds.push(lasts);
         if done {
             if round > 1 {

@@ -71,31 +71,10 @@ fn every_subcommand_is_documented() {
 }
 
 /// The code blocks with the given language tag in the project's documents (README,
-/// CONTRIBUTING, MIGRATING), fences indented or not.
+/// CONTRIBUTING, MIGRATING).
 fn code_blocks(lang: &str) -> Vec<String> {
     let docs = [README, include_str!("../../CONTRIBUTING.md"), include_str!("../../MIGRATING.md")];
-    let mut blocks = Vec::new();
-    for doc in docs {
-        let mut current: Option<(String, String)> = None;
-        for line in doc.lines() {
-            let trimmed = line.trim_start();
-            match (&mut current, trimmed.strip_prefix("```")) {
-                (None, Some(tag)) => current = Some((tag.trim().to_string(), String::new())),
-                (Some((tag, code)), Some(_)) => {
-                    if tag == lang {
-                        blocks.push(code.trim_end().to_string());
-                    }
-                    current = None;
-                }
-                (Some((_, code)), None) => {
-                    code.push_str(line);
-                    code.push('\n');
-                }
-                (None, None) => {}
-            }
-        }
-    }
-    blocks
+    docs.iter().flat_map(|doc| livestore_sync_tests::markdown_code_blocks(doc, lang)).collect()
 }
 
 fn repo_file(path: &str) -> String {

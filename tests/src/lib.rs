@@ -520,3 +520,28 @@ pub fn json_body(request: &str) -> Result<Value> {
     let end = body.rfind('}').context("no JSON in the body")?;
     Ok(serde_json::from_str(&body[start..=end])?)
 }
+
+/// The code blocks of a Markdown document with the given language tag (fences indented or
+/// not), each without its trailing whitespace.
+pub fn markdown_code_blocks(doc: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in doc.lines() {
+        let trimmed = line.trim_start();
+        match (&mut current, trimmed.strip_prefix("```")) {
+            (None, Some(tag)) => current = Some((tag.trim().to_string(), String::new())),
+            (Some((tag, code)), Some(_)) => {
+                if tag == lang {
+                    blocks.push(code.trim_end().to_string());
+                }
+                current = None;
+            }
+            (Some((_, code)), None) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
