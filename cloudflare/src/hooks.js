@@ -3,11 +3,13 @@
 // (gen/hooks.js lists them). Each Durable Object (one store) instantiates each hook once; the
 // Worker does the same for validate-payload.
 //
-// What differs from the native sandbox: workerd runs the hooks in the object's isolate, so a
-// hook's CPU and memory are bounded by the Workers limits of the request (not by per-call
-// deadlines), and a trapped instance is replaced on the next call. Outbound HTTP goes through
-// `fetch` under the native rules (src/hook-http.js); a hook suspends while it waits (JSPI), and
-// calls into one instance never overlap.
+// What differs from the native sandbox: V8 can neither interrupt a running module nor see time
+// pass inside one call, so the per-call bounds are compiled into each hook's core modules by
+// `wasm-meter` at build time: fuel (HOOK_FUEL loop iterations and function calls per call, where
+// the native server has a CPU-time deadline) and a memory cap (HOOK_MEMORY_MIB, as natively). A
+// trapped instance is replaced on the next call. Outbound HTTP goes through `fetch` under the
+// native rules (src/hook-http.js); a hook suspends while it waits (JSPI), and calls into one
+// instance never overlap.
 import { HOOKS } from '../gen/hooks.js'
 import { wasiImports } from './component.js'
 import * as http from '@bytecodealliance/preview2-shim/http'
@@ -21,16 +23,28 @@ const IFACE = {
   afterPush: 'livestore:hooks/after-push@0.1.0',
 }
 const MAX_OUTPUT = 16 << 10
+/** Per-call fuel: about 50 ms of a tight loop in V8 on a 2020s server core, the native CPU deadline. */
+export const DEFAULT_HOOK_FUEL = 20_000_000
+export const DEFAULT_HOOK_MEMORY_MIB = 64
+const PAGE = 64 << 10
+
+/** A positive integer from an environment variable, or `fallback`. */
+const positive = (value, fallback) => {
+  const n = Number(value)
+  return Number.isSafeInteger(n) && n > 0 ? n : fallback
+}
 
 /** A component's `result` error (jco throws it as a ComponentError carrying `payload`). */
 const isRejection = (e) => e !== null && typeof e === 'object' && 'payload' in e && !(e instanceof WebAssembly.RuntimeError)
 
 export class HookRunner {
   /** `vars`: the `HOOK_VARS` object; `logPrefix`: where log lines come from. */
-  constructor(vars, allowHosts = [], httpTimeoutMs = DEFAULT_HTTP_TIMEOUT_MS) {
+  constructor(vars, allowHosts = [], httpTimeoutMs = DEFAULT_HTTP_TIMEOUT_MS, fuel = DEFAULT_HOOK_FUEL, memoryMib = DEFAULT_HOOK_MEMORY_MIB) {
     this.vars = vars
     this.allowHosts = allowHosts
     this.httpTimeoutMs = httpTimeoutMs
+    this.fuel = BigInt(fuel)
+    this.memoryMib = memoryMib
     this.instances = new Map() // name → Promise of { exports, current, queue }
     this.scratch = new Map() // `${hook}\u0000${store}` → Map(key → {value, expires})
   }
@@ -42,8 +56,13 @@ export class HookRunner {
     } catch (e) {
       console.error(`HOOK_VARS is not a JSON object: ${e.message}`)
     }
-    const timeout = Number(env.HOOK_HTTP_TIMEOUT_MS)
-    return new HookRunner(vars, parseAllowHosts(env.HOOK_ALLOW_HOSTS), timeout > 0 ? timeout : DEFAULT_HTTP_TIMEOUT_MS)
+    return new HookRunner(
+      vars,
+      parseAllowHosts(env.HOOK_ALLOW_HOSTS),
+      positive(env.HOOK_HTTP_TIMEOUT_MS, DEFAULT_HTTP_TIMEOUT_MS),
+      positive(env.HOOK_FUEL, DEFAULT_HOOK_FUEL),
+      positive(env.HOOK_MEMORY_MIB, DEFAULT_HOOK_MEMORY_MIB),
+    )
   }
 
   has(fn) {
@@ -99,11 +118,17 @@ export class HookRunner {
     let inst = this.instances.get(h.name)
     if (!inst) {
       const current = { store: '' }
-      inst = h.instantiate((name) => h.cores[name], this.imports(h.name, current)).then((exports) => ({
-        exports,
-        current,
-        queue: Promise.resolve(),
-      }))
+      // The metered core modules export their fuel and memory-cap globals (scripts/build.mjs).
+      const meters = []
+      const instantiateCore = async (module, imports) => {
+        const instance = await WebAssembly.instantiate(module, imports)
+        if (instance.exports.livestore_fuel) meters.push(instance.exports)
+        return instance
+      }
+      inst = h.instantiate((name) => h.cores[name], this.imports(h.name, current), instantiateCore).then((exports) => {
+        if (meters.length === 0) throw new Error(`hook ${h.name} was bundled without fuel metering: rebuild with scripts/build.mjs`)
+        return { exports, current, meters, queue: Promise.resolve() }
+      })
       this.instances.set(h.name, inst)
       inst.catch(() => this.instances.delete(h.name))
     }
@@ -129,6 +154,11 @@ export class HookRunner {
         inst = await this.instance(h)
         await this.exclusive(inst, async () => {
           inst.current.store = store
+          for (const m of inst.meters) {
+            m.livestore_fuel.value = this.fuel
+            m.livestore_memory_max_pages.value = BigInt((this.memoryMib << 20) / PAGE)
+            m.livestore_memory_denied.value = 0
+          }
           await call(inst.exports[IFACE[fn]])
         })
       } catch (e) {
@@ -141,11 +171,22 @@ export class HookRunner {
         }
         // A trap leaves the instance unusable: start a fresh one next time.
         this.instances.delete(h.name)
-        console.error(`hook ${h.name} (${fn}) failed: ${e?.message ?? e}`)
-        return { failed: `hook ${JSON.stringify(h.name)} failed: trapped (${e?.message ?? e})` }
+        const why = this.trapCause(inst, e)
+        console.error(`hook ${h.name} (${fn}) failed: ${why}`)
+        return { failed: `hook ${JSON.stringify(h.name)} failed: ${why}` }
       }
     }
     return null
+  }
+
+  /** Why a call trapped: its memory cap, its fuel, or anything else. */
+  trapCause(inst, e) {
+    const meters = inst?.meters ?? []
+    if (meters.some((m) => m.livestore_memory_denied.value !== 0)) return `exceeded its ${this.memoryMib} MiB memory cap`
+    if (meters.some((m) => m.livestore_fuel.value < 0n)) {
+      return `ran out of fuel (${this.fuel} loop iterations and calls per call, HOOK_FUEL)`
+    }
+    return `trapped (${e?.message ?? e})`
   }
 
   validatePayload(storeId, payload, headers) {

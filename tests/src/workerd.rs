@@ -41,6 +41,55 @@ pub struct WranglerConfig<'a> {
     pub env: Option<&'a str>,
 }
 
+/// A worker whose bundle includes hook components (`scripts/build.mjs --hook`; the default bundle
+/// has none): a copy of cloudflare/ in `tmp`, built with `specs` (`name=path,…`) and run with `vars`.
+pub async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -> Result<Wrangler> {
+    let cf = tmp.join("cf");
+    std::fs::create_dir_all(&cf)?;
+    for item in ["src", "scripts"] {
+        let (from, to) = (cloudflare_dir().join(item), cf.join(item));
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    for file in ["wrangler.toml", "package.json"] {
+        std::fs::copy(cloudflare_dir().join(file), cf.join(file))?;
+    }
+    std::os::unix::fs::symlink(cloudflare_dir().join("node_modules"), cf.join("node_modules"))?;
+    // The build reads the WIT package version (wit/) and the shared SQL (schema/) from the repository.
+    for shared in ["wit", "schema"] {
+        std::os::unix::fs::symlink(repo_root().join(shared), cf.join("..").join(shared))?;
+    }
+    let guest = repo_root().join("target/guest/wasm32-wasip2/release/livestore_sync_guest.wasm");
+    let out = tokio::process::Command::new("node")
+        .arg(cf.join("scripts/build.mjs"))
+        .env("LIVESTORE_SYNC_GUEST_WASM", &guest)
+        .env("LIVESTORE_SYNC_CF_HOOKS", specs)
+        .env("LIVESTORE_SYNC_WASM_METER", wasm_meter().await?)
+        .output()
+        .await?;
+    anyhow::ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
+    Wrangler::start(WranglerConfig { dir: cf, config: None, persist: &tmp.join("state"), vars, port: None, env: None })
+        .await
+}
+
+/// `wasm-meter` as `cargo test --workspace` builds it (its crate has an integration test, so the
+/// binary is built with the workspace's features), built here when a narrower run did not.
+pub async fn wasm_meter() -> Result<PathBuf> {
+    let bin = repo_root().join("target/debug/wasm-meter");
+    if !bin.exists() {
+        let status = tokio::process::Command::new("cargo")
+            .args(["build", "--locked", "--quiet", "-p", "livestore-sync-wasm-meter"])
+            .current_dir(repo_root())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "building wasm-meter failed");
+    }
+    Ok(bin)
+}
+
 impl Wrangler {
     pub async fn start(cfg: WranglerConfig<'_>) -> Result<Wrangler> {
         let bin = cloudflare_dir().join("node_modules/.bin/wrangler");

@@ -3,7 +3,9 @@
 //! D1 database written by the reference `@livestore/sync-cf` read and extended by this worker.
 
 use anyhow::{bail, ensure, Context, Result};
-use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
+use livestore_sync_tests::workerd::{
+    cloudflare_dir, repo_root, worker_with_hooks, Wrangler, WranglerConfig, WRANGLER_LOCK,
+};
 use livestore_sync_tests::{
     ack, assert_bad_store_ids_are_refused, chain, conformance, http_request, node_test, pull_request, seq_nums,
     sync_url, unique_store, urlencode, WsClient, TOKEN,
@@ -318,39 +320,6 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
     let (all, _) = c.pull_seq_nums(&store).await?;
     ensure!(all == (1..=25).collect::<Vec<_>>(), "{all:?}");
     Ok(())
-}
-
-/// A worker whose bundle includes hook components (`scripts/build.mjs --hook`; the default bundle
-/// has none): a copy of cloudflare/ in `tmp`, built with `specs` (`name=path,…`) and run with `vars`.
-async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -> Result<Wrangler> {
-    let cf = tmp.join("cf");
-    std::fs::create_dir_all(&cf)?;
-    for item in ["src", "scripts"] {
-        let (from, to) = (cloudflare_dir().join(item), cf.join(item));
-        std::fs::create_dir_all(&to)?;
-        for entry in std::fs::read_dir(&from)? {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
-        }
-    }
-    for file in ["wrangler.toml", "package.json"] {
-        std::fs::copy(cloudflare_dir().join(file), cf.join(file))?;
-    }
-    std::os::unix::fs::symlink(cloudflare_dir().join("node_modules"), cf.join("node_modules"))?;
-    // The build reads the WIT package version (wit/) and the shared SQL (schema/) from the repository.
-    for shared in ["wit", "schema"] {
-        std::os::unix::fs::symlink(repo_root().join(shared), cf.join("..").join(shared))?;
-    }
-    let guest = repo_root().join("target/guest/wasm32-wasip2/release/livestore_sync_guest.wasm");
-    let out = tokio::process::Command::new("node")
-        .arg(cf.join("scripts/build.mjs"))
-        .env("LIVESTORE_SYNC_GUEST_WASM", &guest)
-        .env("LIVESTORE_SYNC_CF_HOOKS", specs)
-        .output()
-        .await?;
-    ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
-    Wrangler::start(WranglerConfig { dir: cf, config: None, persist: &tmp.join("state"), vars, port: None, env: None })
-        .await
 }
 
 /// The same hook components the native server loads, bundled into the worker
