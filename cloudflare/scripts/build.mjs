@@ -99,6 +99,10 @@ for (const [i, spec] of hookSpecs.entries()) {
   const name = eq > 0 ? spec.slice(0, eq) : file.split('/').pop().replace(/\.wasm$/, '')
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`hook name ${JSON.stringify(name)}: use letters, digits, - and _`)
   const bytes = readFileSync(file)
+  // The component-model binary header: `\0asm`, layer 1, version 0x0d (as the native server checks).
+  if (!bytes.subarray(0, 8).equals(Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]))) {
+    throw new Error(`hook ${name}: ${file} is not a WebAssembly component (build hooks for wasm32-wasip2)`)
+  }
   const out = join(gen, 'hooks', name)
   const transpile = (extra) =>
     run(join(cfDir, 'node_modules', '.bin', 'jco'), [

@@ -41,9 +41,10 @@ pub struct WranglerConfig<'a> {
     pub env: Option<&'a str>,
 }
 
-/// A worker whose bundle includes hook components (`scripts/build.mjs --hook`; the default bundle
-/// has none): a copy of cloudflare/ in `tmp`, built with `specs` (`name=path,…`) and run with `vars`.
-pub async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -> Result<Wrangler> {
+/// A copy of cloudflare/ in `tmp` whose bundle includes hook components
+/// (`scripts/build.mjs --hook`; the default bundle has none), built with `specs` (`name=path,…`).
+/// Returns the copy's directory, or the build's error output.
+pub async fn bundle_with_hooks(tmp: &Path, specs: &str) -> Result<PathBuf> {
     let cf = tmp.join("cf");
     std::fs::create_dir_all(&cf)?;
     for item in ["src", "scripts"] {
@@ -70,7 +71,15 @@ pub async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -
         .env("LIVESTORE_SYNC_WASM_METER", wasm_meter().await?)
         .output()
         .await?;
-    anyhow::ensure!(out.status.success(), "bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("bundling the hooks failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(cf)
+}
+
+/// A worker built by [`bundle_with_hooks`], run with `vars`.
+pub async fn worker_with_hooks(tmp: &Path, specs: &str, vars: &[(&str, &str)]) -> Result<Wrangler> {
+    let cf = bundle_with_hooks(tmp, specs).await?;
     Wrangler::start(WranglerConfig { dir: cf, config: None, persist: &tmp.join("state"), vars, port: None, env: None })
         .await
 }
@@ -155,6 +164,11 @@ impl Wrangler {
 
     pub fn http_base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Everything wrangler and the worker printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn log_tail(&self) -> String {

@@ -3,9 +3,7 @@
 //! D1 database written by the reference `@livestore/sync-cf` read and extended by this worker.
 
 use anyhow::{bail, ensure, Context, Result};
-use livestore_sync_tests::workerd::{
-    cloudflare_dir, repo_root, worker_with_hooks, Wrangler, WranglerConfig, WRANGLER_LOCK,
-};
+use livestore_sync_tests::workerd::{cloudflare_dir, repo_root, Wrangler, WranglerConfig, WRANGLER_LOCK};
 use livestore_sync_tests::{
     ack, assert_bad_store_ids_are_refused, chain, conformance, http_request, node_test, pull_request, seq_nums,
     sync_url, unique_store, urlencode, WsClient, TOKEN,
@@ -319,122 +317,6 @@ async fn a_d1_database_written_by_the_reference_is_read_and_extended() -> Result
     ensure!(gap["exit"]["_tag"] == "Failure", "{gap}");
     let (all, _) = c.pull_seq_nums(&store).await?;
     ensure!(all == (1..=25).collect::<Vec<_>>(), "{all:?}");
-    Ok(())
-}
-
-/// The same hook components the native server loads, bundled into the worker
-/// (`scripts/build.mjs --hook`): validate-payload in the Worker, on-push and on-pull in the
-/// Durable Object, a trapping hook failing only its request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hook_components_run_in_the_worker_too() -> Result<()> {
-    use livestore_sync_tests::hook_builds::hook_wasm;
-    use livestore_sync_tests::{event, failure_message, is_push_ack};
-    let _turn = WRANGLER_LOCK.lock().await;
-    let tmp = tempfile::tempdir()?;
-    let specs = format!(
-        "static-token={},allowlist={},hostile={}",
-        hook_wasm("static_token")?.display(),
-        hook_wasm("event_allowlist")?.display(),
-        hook_wasm("hostile")?.display()
-    );
-    let vars = json!({ "AUTH_TOKEN": TOKEN, "ALLOWED_EVENTS": "todoCreated-v1,trap" }).to_string();
-    let w = worker_with_hooks(tmp.path(), &specs, &[("HOOK_VARS", &vars)]).await?;
-
-    let store = unique_store("cf-hooks");
-    // The static-token hook decides (the worker itself has no AUTH_TOKEN here).
-    let refused = WsClient::connect(&sync_url(&w.ws_base(), &store, "wrong")).await;
-    let text = format!("{:?}", refused.err().context("a wrong token must be refused")?);
-    ensure!(text.contains("400"), "{text}");
-    let (status, body) = http_request(
-        w.addr,
-        &format!("POST /?storeId={store}&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
-    )
-    .await?;
-    ensure!(status == 400 && body.contains("Missing auth token"), "the hook's own message: {status} {body}");
-
-    let mut c = connect(&w, &store).await?;
-    let (_, ok) = c.push(&store, chain(1, 2), None).await?;
-    ensure!(is_push_ack(&ok), "{ok}");
-    let mut bad = event(3, 2);
-    bad["name"] = json!("dropTables");
-    let (_, refused) = c.push(&store, vec![bad], None).await?;
-    let message = failure_message(&refused);
-    ensure!(message.contains("dropTables"), "{refused}");
-    let mut trap = event(3, 2);
-    trap["name"] = json!("trap");
-    let (_, trapped) = c.push(&store, vec![trap], None).await?;
-    let message = failure_message(&trapped);
-    ensure!(message.contains("hook \"hostile\" failed: trapped"), "{trapped}");
-    let (_, ok) = c.push(&store, chain(3, 3), None).await?;
-    ensure!(is_push_ack(&ok), "the store keeps serving after a trap: {ok}");
-    let id = c.id();
-    c.send(&pull_request(&id, &store, None, true)).await?;
-    let refused = c.recv_for(&id).await?;
-    let message = failure_message(&refused);
-    ensure!(message.contains("must start from a cursor"), "on-pull runs too: {refused}");
-    let (seqs, _) = c.pull_seq_nums(&store).await?;
-    ensure!(seqs == vec![1, 2, 3], "{seqs:?}");
-    Ok(())
-}
-
-/// Hooks' outbound HTTP on the worker: the webhook hook posts every committed batch, in commit
-/// order, to an allowlisted loopback receiver (through `fetch`); an on-push hook calling a host
-/// off the allowlist gets `HttpRequestDenied` as its own error, and that host receives nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_hook_posts_from_the_worker_and_off_allowlist_calls_are_refused() -> Result<()> {
-    use livestore_sync_tests::hook_builds::hook_wasm;
-    use livestore_sync_tests::{event, failure_message, is_push_ack, json_body, webhook_sink};
-    let _turn = WRANGLER_LOCK.lock().await;
-    let tmp = tempfile::tempdir()?;
-    let (allowed, mut posts) = webhook_sink().await?;
-    let (denied, mut stolen) = webhook_sink().await?;
-    let specs = format!("webhook={},hostile={}", hook_wasm("webhook")?.display(), hook_wasm("hostile")?.display());
-    let vars = json!({
-        "WEBHOOK_URL": format!("http://127.0.0.1:{allowed}/livestore"),
-        "HOSTILE_URL": format!("http://127.0.0.1:{denied}/steal"),
-    })
-    .to_string();
-    let allow = format!("127.0.0.1:{allowed}");
-    let w = worker_with_hooks(
-        tmp.path(),
-        &specs,
-        &[("HOOK_VARS", &vars), ("HOOK_ALLOW_HOSTS", &allow), ("AUTH_TOKEN", TOKEN)],
-    )
-    .await?;
-
-    let store = unique_store("cf-webhook");
-    let mut c = connect(&w, &store).await?;
-    for seq in 1..=3 {
-        let (_, ok) = c.push(&store, chain(seq, seq), None).await?;
-        ensure!(is_push_ack(&ok), "{ok}");
-    }
-    let mut seen = Vec::new();
-    for _ in 1..=3 {
-        let request = tokio::time::timeout(Duration::from_secs(20), posts.recv())
-            .await
-            .with_context(|| format!("the webhook posted only {seen:?}:\n{}", w.log_tail()))?
-            .context("sink closed")?;
-        ensure!(request.starts_with("POST /livestore "), "{request}");
-        let doc = json_body(&request)?;
-        ensure!(doc["storeId"] == store.as_str(), "{doc}");
-        seen.extend(doc["events"].as_array().context("events")?.iter().filter_map(|e| e["seqNum"].as_i64()));
-    }
-    ensure!(seen == vec![1, 2, 3], "one post per batch, in commit order: {seen:?}");
-
-    let mut call_out = event(4, 3);
-    call_out["name"] = json!("call-out");
-    let (_, refused) = c.push(&store, vec![call_out], None).await?;
-    let message = failure_message(&refused);
-    ensure!(message.contains("HttpRequestDenied"), "{refused}");
-    let (_, ok) = c.push(&store, chain(4, 4), None).await?;
-    ensure!(is_push_ack(&ok), "the store keeps serving: {ok}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    ensure!(stolen.try_recv().is_err(), "nothing may reach a host that is not allowlisted");
-    ensure!(
-        w.log_tail().contains(&format!("tried to reach 127.0.0.1:{denied}, which is not allowlisted")),
-        "the refusal is logged:\n{}",
-        w.log_tail()
-    );
     Ok(())
 }
 
