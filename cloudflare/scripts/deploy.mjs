@@ -67,8 +67,15 @@ if (allowOpen) {
   if (!names.includes('AUTH_TOKEN')) refuse('the worker has no AUTH_TOKEN secret')
 }
 
-const deployed = spawnSync(wrangler, ['deploy', ...deployArgs], { cwd: root, encoding: 'utf8', stdio: ['inherit', 'pipe', 'inherit'] })
+const deployed = spawnSync(wrangler, ['deploy', ...deployArgs], { cwd: root, encoding: 'utf8', stdio: ['inherit', 'pipe', 'pipe'] })
 process.stdout.write(deployed.stdout ?? '')
+process.stderr.write(deployed.stderr ?? '')
+if (deployed.status !== 0 && /\b100328\b|CPU limits are not supported/i.test(`${deployed.stdout}${deployed.stderr}`)) {
+  console.error(`
+This account is on the Workers Free plan, which allows no [limits] block in wrangler.toml. Delete
+the two lines "[limits]" and "cpu_ms = 30000" there and deploy again: the Free plan's fixed 10 ms of
+CPU per request then applies. Hook calls keep their own bound (HOOK_FUEL) on every plan.`)
+}
 const url = (deployed.stdout ?? '').match(/https:\/\/[^\s'"]+/)?.[0]
 if (deployed.status === 0 && url) {
   const ws = url.replace(/^https:/, 'wss:')

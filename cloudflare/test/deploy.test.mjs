@@ -35,6 +35,9 @@ appendFileSync(${JSON.stringify(join(dir, 'calls.log'))}, JSON.stringify(args) +
 if (args[0] === 'secret') {
   if (process.env.FAKE_SECRETS === 'fail') { console.error('✘ [ERROR] This Worker does not exist on your account. [code: 10007]'); process.exit(1) }
   console.log(process.env.FAKE_SECRETS)
+} else if (args[0] === 'deploy' && process.env.FAKE_FREE_PLAN) {
+  console.error('✘ [ERROR] A request to the Cloudflare API failed. CPU limits are not supported for the Free plan. [code: 100328]')
+  process.exit(1)
 } else if (args[0] === 'deploy') {
   console.log('Uploaded livestore-sync-worker (3.1 sec)')
   console.log('Deployed livestore-sync-worker triggers (0.8 sec)')
@@ -46,10 +49,10 @@ if (args[0] === 'secret') {
   return { dir, wrangler }
 }
 
-function deploy({ dir, wrangler }, args, secrets) {
+function deploy({ dir, wrangler }, args, secrets, env = {}) {
   const r = spawnSync(process.execPath, [join(dir, 'scripts', 'deploy.mjs'), ...args], {
     encoding: 'utf8',
-    env: { ...process.env, WRANGLER: wrangler, FAKE_SECRETS: secrets ?? '' },
+    env: { ...process.env, WRANGLER: wrangler, FAKE_SECRETS: secrets ?? '', ...env },
   })
   let calls = []
   try {
@@ -92,4 +95,14 @@ test('hooks given to deploy are bundled by its build, and a validate-payload hoo
   const r = deploy(project(), ['--hook', 'auth=static_token.wasm', '--env', 'd1'], '[]')
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(r.calls, [['build', '--hook', 'auth=static_token.wasm'], ['deploy', '--env', 'd1']])
+})
+
+test('on the Free plan, the refused [limits] block is named with the fix', () => {
+  const secrets = JSON.stringify([{ name: 'AUTH_TOKEN', type: 'secret_text' }])
+  const r = deploy(project(), [], secrets, { FAKE_FREE_PLAN: '1' })
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /code: 100328/, "wrangler's own error is shown")
+  assert.match(r.stderr, /Workers Free plan, which allows no \[limits\] block/)
+  assert.match(r.stderr, /Delete\nthe two lines "\[limits\]" and "cpu_ms = 30000"/)
+  assert.doesNotMatch(r.stdout, /makeWsSync/, 'no URL after a failed deploy')
 })

@@ -331,7 +331,7 @@ async fn the_worker_agrees_with_the_shared_rule_vectors() -> Result<()> {
 /// `--allow-open`) and prints the URL for the client: `cloudflare/test/deploy.test.mjs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_refuses_an_open_endpoint_unless_asked() -> Result<()> {
-    node_test_in_cloudflare("test/deploy.test.mjs", 5).await
+    node_test_in_cloudflare("test/deploy.test.mjs", 6).await
 }
 
 async fn node_test_in_cloudflare(file: &str, tests: usize) -> Result<()> {
@@ -399,5 +399,19 @@ async fn d1_storage_without_a_database_binding_says_how_to_fix_it() -> Result<()
     .await?;
     let (status, text) = http_request(w.addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
     ensure!(status == 500 && text.contains("no D1 database is bound as DB: run with --env d1"), "{text}");
+    Ok(())
+}
+
+/// wrangler.toml sets the Worker's CPU limit explicitly (within what paid plans allow), and the
+/// Free-plan advice `npm run deploy` prints names the same lines.
+#[test]
+fn wrangler_toml_sets_the_cpu_limit_explicitly() -> Result<()> {
+    let toml = std::fs::read_to_string(cloudflare_dir().join("wrangler.toml"))?;
+    let mut lines = toml.lines().map(str::trim).skip_while(|l| *l != "[limits]").skip(1);
+    let line = lines.find(|l| !l.is_empty() && !l.starts_with('#')).context("no [limits] table")?;
+    let ms: u64 = line.strip_prefix("cpu_ms = ").context("cpu_ms must follow [limits]")?.parse()?;
+    ensure!((10..=300_000).contains(&ms), "cpu_ms = {ms} is outside 10…300000");
+    let deploy = std::fs::read_to_string(cloudflare_dir().join("scripts/deploy.mjs"))?;
+    ensure!(deploy.contains(&format!("\"cpu_ms = {ms}\"")), "deploy.mjs names another limit than wrangler.toml's {ms}");
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! What hooks cost: one sandboxed hook call (fresh instance, limits armed) and a push through
 //! the server with and without hooks. Release build:
 //!   cargo run --release -p livestore-sync-bench --bin hook_overhead
+//! `-- --worker`: the same pushes through the Cloudflare worker under local `wrangler dev`,
+//! bundled without hooks and with the same three hooks (metered by wasm-meter).
 use anyhow::{Context, Result};
 use livestore_sync::hooks::{HookContext, HookEvent, HookSettings, Hooks};
 use livestore_sync_tests::hook_builds::hook_wasm;
-use livestore_sync_tests::{chain, event, is_push_ack, unique_store, TestServer, TOKEN};
+use livestore_sync_tests::workerd::worker_with_hooks;
+use livestore_sync_tests::{chain, event, is_push_ack, sync_url, unique_store, TestServer, WsClient, TOKEN};
 use std::time::{Duration, Instant};
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
@@ -72,10 +75,32 @@ async fn pushes(label: &str, hooks: Option<HookSettings>, n: i64) -> Result<()> 
         })
         .start()
         .await?;
+    pushes_to(label, &server.ws_base(), n).await
+}
+
+/// The worker bundled with `specs` (`name=path,…`; empty: no hooks).
+async fn worker_pushes(label: &str, with_hooks: bool, n: i64) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let settings = settings()?;
+    let vars: serde_json::Map<String, serde_json::Value> =
+        settings.vars.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
+    let vars = serde_json::Value::Object(vars).to_string();
+    let w = if with_hooks {
+        worker_with_hooks(tmp.path(), &settings.specs.join(","), &[("HOOK_VARS", &vars)]).await?
+    } else {
+        worker_with_hooks(tmp.path(), "", &[("AUTH_TOKEN", TOKEN)]).await?
+    };
+    pushes_to(label, &w.ws_base(), n).await
+}
+
+async fn pushes_to(label: &str, ws_base: &str, n: i64) -> Result<()> {
     let store = unique_store("hook-bench");
-    let mut c = server.connect(&store).await?;
+    let mut c = WsClient::connect(&sync_url(ws_base, &store, TOKEN)).await?;
+    // Warm up: the first pushes open the store and instantiate the hooks.
+    let (_, ok) = c.push(&store, vec![event(1, 0)], None).await?;
+    anyhow::ensure!(is_push_ack(&ok), "{ok}");
     let mut lat = Vec::with_capacity(n as usize);
-    for seq in 1..=n {
+    for seq in 2..=n + 1 {
         let t = Instant::now();
         let (_, ok) = c.push(&store, vec![event(seq, seq - 1)], None).await?;
         lat.push(t.elapsed());
@@ -84,7 +109,7 @@ async fn pushes(label: &str, hooks: Option<HookSettings>, n: i64) -> Result<()> 
     let started = Instant::now();
     let batches = 100;
     for b in 0..batches {
-        let from = n + 1 + b * 100;
+        let from = n + 2 + b * 100;
         let (_, ok) = c.push(&store, chain(from, from + 99), None).await?;
         anyhow::ensure!(is_push_ack(&ok), "{ok}");
     }
@@ -99,6 +124,11 @@ async fn pushes(label: &str, hooks: Option<HookSettings>, n: i64) -> Result<()> 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    if std::env::args().any(|a| a == "--worker") {
+        worker_pushes("worker, no hooks", false, 1000).await?;
+        worker_pushes("worker, with on-push hooks (allowlist + rate-limit)", true, 1000).await?;
+        return Ok(());
+    }
     tokio::task::spawn_blocking(|| direct_calls(2000)).await??;
     pushes("no hooks", None, 2000).await?;
     pushes("with on-push hooks (allowlist + rate-limit)", Some(settings()?), 2000).await?;
