@@ -1,6 +1,8 @@
 //! livestore-sync: a LiveStore sync backend. The sync logic is a WebAssembly component
 //! (guest/) embedded in this host, which provides SQLite storage and WebSocket I/O.
 
+pub mod activity;
+pub mod admin_tail;
 pub mod auth;
 pub mod bindings;
 pub mod cli;

@@ -1,6 +1,8 @@
 //! The server's lifecycle: load the component and hooks, start the store shards, accept TCP
 //! connections and hand each request to the edge (`edge/`), and shut down gracefully.
 
+use crate::activity::Activity;
+use crate::admin_tail::TailHub;
 use crate::conn_queue::QueueBudget;
 use crate::data_lock::DataDirLock;
 use crate::edge::{self, AddressSlots, EdgeState, PendingConnections};
@@ -77,7 +79,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let hook_settings = config.hooks.clone();
     let hooks = tokio::task::spawn_blocking(move || Hooks::load(&hook_settings)).await??;
     let db_path = config.data_dir.join("sync.db");
-    let shards = Arc::new(Shards::start(rt, db_path, shard_count, &config, hooks.clone())?);
+    let tails = Arc::new(TailHub::default());
+    let shards = Arc::new(Shards::start(rt, db_path, shard_count, &config, hooks.clone(), tails.clone())?);
     let local_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(EdgeState {
@@ -94,9 +97,27 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         shutdown: shutdown_rx.clone(),
         tracker: TaskTracker::new(),
         health: tokio::sync::Mutex::new(None),
+        tails,
+        activity: Arc::new(Activity::default()),
+        sessions: edge::AdminSessions::default(),
+        started: std::time::Instant::now(),
     });
+    if state.config.admin_secret.is_some() {
+        tokio::spawn(sample_activity(state.activity.clone(), shutdown_rx.clone()));
+    }
     let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
     Ok(RunningServer { local_addr, _data_lock: data_lock, shutdown: shutdown_tx, task })
+}
+
+/// The console's activity chart: a sample of the counters every few seconds until shutdown.
+async fn sample_activity(activity: Arc<Activity>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(crate::activity::SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => activity.sample(&telemetry::render()),
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 async fn accept_loop(

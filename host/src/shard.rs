@@ -7,9 +7,10 @@ use crate::hooks::Hooks;
 use crate::lock::lock;
 use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::Db;
+use crate::store_admin::ExportedEvent;
 use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ pub enum ShardMsg {
         conn: u64,
         store_id: Arc<str>,
         info: OpenInfo,
+        /// What the admin API shows about the connection.
+        meta: ConnMeta,
         out: ConnSender,
         reply: oneshot::Sender<Result<(), String>>,
     },
@@ -60,6 +63,29 @@ pub enum ShardMsg {
 pub enum AdminAction {
     Info,
     Reset,
+    /// Every store (any shard can answer: they share one database).
+    List,
+    /// A page of the store's events after a seqNum.
+    Events {
+        after: i64,
+        limit: u32,
+    },
+    /// The store's open connections.
+    Connections,
+}
+
+/// One open connection as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnMeta {
+    pub client_id: Option<String>,
+    /// `livestore` or `simple`.
+    pub protocol: &'static str,
+    pub transport: &'static str,
+    /// The client's address (the proxy's client address with `--trusted-proxy`).
+    pub peer: String,
+    /// Milliseconds since the Unix epoch.
+    pub connected_at: u64,
 }
 
 /// Why an admin action failed.
@@ -83,6 +109,7 @@ impl Shards {
         count: usize,
         config: &ServerConfig,
         hooks: Option<Arc<Hooks>>,
+        tails: Arc<crate::admin_tail::TailHub>,
     ) -> Result<Shards> {
         let count = count.max(1);
         let max_open = config.max_open_stores.div_ceil(count).max(1);
@@ -100,6 +127,7 @@ impl Shards {
                 auth_token: config.auth_token.clone(),
                 max_push_events: config.max_push_events,
                 hooks: hooks.clone(),
+                tails: tails.clone(),
             });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();
@@ -141,7 +169,7 @@ impl Shards {
 
 struct OpenStore {
     instance: StoreInstance,
-    conns: HashSet<u64>,
+    conns: HashMap<u64, ConnMeta>,
 }
 
 struct ShardLoop {
@@ -158,8 +186,8 @@ impl ShardLoop {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<ShardMsg>) {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
-                ShardMsg::Open { conn, store_id, info, out, reply } => {
-                    let result = self.open(conn, &store_id, info, out);
+                ShardMsg::Open { conn, store_id, info, meta, out, reply } => {
+                    let result = self.open(conn, &store_id, info, meta, out);
                     let opened = result.is_ok();
                     // The request gave up waiting (its client hung up): nobody will send Closed.
                     if reply.send(result).is_err() && opened {
@@ -181,7 +209,7 @@ impl ShardLoop {
                     let Some(store) = self.stores.get_mut(&store_id) else {
                         continue;
                     };
-                    if !store.conns.contains(&conn) {
+                    if !store.conns.contains_key(&conn) {
                         continue;
                     }
                     if let Err(e) = store.instance.frame(conn, &text) {
@@ -204,7 +232,7 @@ impl ShardLoop {
                 return Err(format!("too many stores open at once ({}); try again later", self.stores.len()));
             }
             let instance = self.runtime.instantiate(self.io.clone()).map_err(|e| format!("{e:#}"))?;
-            self.stores.insert(store_id.clone(), OpenStore { instance, conns: HashSet::new() });
+            self.stores.insert(store_id.clone(), OpenStore { instance, conns: HashMap::new() });
             metrics::gauge!(ACTIVE_STORES).increment(1.0);
         }
         self.stores.get_mut(store_id).ok_or_else(|| "store vanished".to_string())
@@ -222,7 +250,14 @@ impl ShardLoop {
         }
     }
 
-    fn open(&mut self, conn: u64, store_id: &Arc<str>, info: OpenInfo, out: ConnSender) -> Result<(), String> {
+    fn open(
+        &mut self,
+        conn: u64,
+        store_id: &Arc<str>,
+        info: OpenInfo,
+        meta: ConnMeta,
+        out: ConnSender,
+    ) -> Result<(), String> {
         self.store(store_id)?;
         lock(&self.io.conns).insert(conn, out);
         let Some(store) = self.stores.get_mut(store_id) else {
@@ -231,7 +266,7 @@ impl ShardLoop {
         let outcome = store.instance.opened(conn, store_id, info);
         match outcome {
             Ok(Ok(())) => {
-                store.conns.insert(conn);
+                store.conns.insert(conn, meta);
                 Ok(())
             }
             Ok(Err(refusal)) => {
@@ -250,15 +285,51 @@ impl ShardLoop {
     fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value, AdminError> {
         let failed = |e: anyhow::Error| AdminError::Failed(format!("{e:#}"));
         let mut db = lock(&self.io.db);
+        if action == AdminAction::List {
+            let stores = db.list_stores().map_err(failed)?;
+            return serde_json::to_value(stores).map_err(|e| failed(e.into()));
+        }
         let Some(info) = db.store_info(store_id).map_err(failed)? else {
             return Err(AdminError::NotFound(format!("store {store_id:?} does not exist")));
         };
         match action {
-            AdminAction::Info => serde_json::to_value(info).map_err(|e| failed(e.into())),
+            AdminAction::Info | AdminAction::List => serde_json::to_value(info).map_err(|e| failed(e.into())),
+            AdminAction::Events { after, limit } => {
+                let rows = db.read_after(store_id, after, limit).map_err(failed)?;
+                let events = rows
+                    .into_iter()
+                    .map(ExportedEvent::from_row)
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .map_err(failed)?;
+                // A full page may have more after it.
+                let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.seq_num)).flatten();
+                Ok(
+                    serde_json::json!({ "storeId": &**store_id, "head": info.head, "after": after, "next": next, "events": events }),
+                )
+            }
+            AdminAction::Connections => {
+                let conns: Vec<serde_json::Value> = self
+                    .stores
+                    .get(store_id)
+                    .map(|s| {
+                        let mut list: Vec<_> = s.conns.iter().collect();
+                        list.sort_by_key(|(id, _)| **id);
+                        list.into_iter()
+                            .filter_map(|(id, meta)| {
+                                let mut v = serde_json::to_value(meta).ok()?;
+                                v["conn"] = serde_json::json!(id);
+                                Some(v)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(serde_json::json!({ "storeId": &**store_id, "connections": conns }))
+            }
             AdminAction::Reset => {
                 let backend_id = nanoid::nanoid!();
                 let removed = db.reset(store_id, &backend_id).map_err(failed)?;
                 drop(db);
+                self.io.tails.reset(store_id, &backend_id);
                 // The instance caches head and backend id: drop it and disconnect its clients,
                 // who reconnect, get BackendIdMismatchError and re-sync.
                 self.drop_store(store_id, 1012, "store was reset");
@@ -273,7 +344,7 @@ impl ShardLoop {
         let Some(store) = self.stores.get_mut(store_id) else {
             return;
         };
-        if !store.conns.remove(&conn) {
+        if store.conns.remove(&conn).is_none() {
             return;
         }
         if let Err(e) = store.instance.closed(conn) {
@@ -310,7 +381,7 @@ impl ShardLoop {
         };
         metrics::gauge!(ACTIVE_STORES).decrement(1.0);
         let mut conns = lock(&self.io.conns);
-        for conn in store.conns {
+        for conn in store.conns.into_keys() {
             if let Some(tx) = conns.remove(&conn) {
                 tx.kill(code, reason);
             }

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 pub const MAX_SEQ_NUM: i64 = (1 << 53) - 1;
 
 /// What `stores info` shows.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
     pub store_id: String,

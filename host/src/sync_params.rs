@@ -142,3 +142,13 @@ mod tests {
         assert_eq!(id(&long), Err(StoreIdError::TooLong { bytes: 1025 }));
     }
 }
+
+/// One query parameter, percent-decoded (`None` when absent or not UTF-8): the admin API's
+/// `?after=…&limit=…`.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(key, _)| decode_component(key).as_deref() == Ok(name))
+        .and_then(|(_, value)| decode_component(value).ok())
+}

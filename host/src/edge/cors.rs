@@ -4,7 +4,6 @@ use super::error::EdgeError;
 use super::state::HttpResponse;
 use crate::telemetry::CONNECTIONS_REFUSED;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -69,7 +68,7 @@ impl AllowOrigin {
 }
 
 pub fn preflight(req: &Request<Incoming>) -> HttpResponse {
-    let mut res = Response::new(Full::new(Bytes::new()));
+    let mut res = Response::new(super::state::full(Bytes::new()));
     *res.status_mut() = StatusCode::NO_CONTENT;
     let h = res.headers_mut();
     h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));

@@ -1,9 +1,9 @@
 //! Why the edge refused a request. The HTTP status follows from the kind, never from the text.
 
+use super::state::{full, HttpResponse};
 use crate::hooks::HookError;
 use crate::store_id::StoreIdError;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, SEC_WEBSOCKET_VERSION};
 use hyper::{Response, StatusCode};
 
@@ -68,7 +68,7 @@ impl EdgeError {
         EdgeError::Unavailable("Server is shutting down".into())
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> HttpResponse {
         let mut res = text(self.status(), format!("{}\n", self.message()));
         if let EdgeError::WebSocketVersion(_) = self {
             res.headers_mut().insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
@@ -94,8 +94,8 @@ impl From<HookError> for EdgeError {
 }
 
 /// A plain-text response.
-pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(body.into())));
+pub fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+    let mut res = Response::new(full(Bytes::from(body.into())));
     *res.status_mut() = status;
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=UTF-8"));
     res

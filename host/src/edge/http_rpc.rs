@@ -3,11 +3,11 @@
 
 use super::admit::Admitted;
 use super::error::EdgeError;
-use super::state::{ask, EdgeState, HttpResponse};
+use super::state::{ask, full, EdgeState, HttpResponse};
 use crate::shard::ShardMsg;
 use crate::telemetry::HTTP_REQUESTS;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Request, Response};
@@ -50,14 +50,14 @@ pub async fn handle(
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         match enc.write_all(json.as_bytes()).and_then(|_| enc.finish()) {
             Ok(zipped) => {
-                let mut res = Response::new(Full::new(Bytes::from(zipped)));
+                let mut res = Response::new(full(Bytes::from(zipped)));
                 res.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 res
             }
-            Err(_) => Response::new(Full::new(Bytes::from(json))),
+            Err(_) => Response::new(full(Bytes::from(json))),
         }
     } else {
-        Response::new(Full::new(Bytes::from(json)))
+        Response::new(full(Bytes::from(json)))
     };
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(res)

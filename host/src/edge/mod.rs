@@ -13,6 +13,7 @@ mod pending;
 mod socket;
 mod state;
 
+pub(crate) use admin::Sessions as AdminSessions;
 pub(crate) use client_addr::AddressSlots;
 pub use error::EdgeError;
 pub(crate) use pending::PendingConnections;
@@ -75,7 +76,7 @@ async fn route(req: Request<Incoming>, peer: SocketAddr, state: Arc<EdgeState>) 
         ("/health" | "/metrics", None) => {
             return Err(EdgeError::MethodNotAllowed(format!("{} takes GET or HEAD", req.uri().path())))
         }
-        (path, None) if path.starts_with("/admin/") => return admin::handle(req, &state).await,
+        (path, None) if path == "/admin" || path.starts_with("/admin/") => return admin::handle(req, state).await,
         _ => {}
     }
     match params.transport {

@@ -4,14 +4,14 @@
 use super::admit::Admitted;
 use super::auth_gate::authenticate;
 use super::error::EdgeError;
-use super::state::{ask, EdgeState, HttpResponse};
+use super::state::{ask, full, EdgeState, HttpResponse};
 use crate::conn_queue::{conn_queue, ConnReceiver, ConnSender};
 use crate::runtime::Outgoing;
-use crate::shard::ShardMsg;
+use crate::runtime::Protocol;
+use crate::shard::{ConnMeta, ShardMsg};
 use crate::telemetry::{CONNECTIONS_REFUSED, OPEN_CONNECTIONS};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::{Request, Response, StatusCode};
@@ -56,6 +56,19 @@ pub async fn accept(
     let (out_tx, out_rx) = conn_queue(&state.queue_budget, conn, state.config.max_queue_bytes);
     let shard = state.shards.route(&store_id).clone();
     let authenticated = admitted.info.authenticated;
+    let meta = ConnMeta {
+        client_id: admitted.info.client_id.clone(),
+        protocol: match admitted.info.protocol {
+            Protocol::Livestore => "livestore",
+            Protocol::Simple => "simple",
+        },
+        transport: "ws",
+        peer: client_ip.to_string(),
+        connected_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default(),
+    };
     let mut info = Some(admitted.info);
     let gate = match (&state.config.auth_token, authenticated) {
         (Some(token), false) => {
@@ -65,7 +78,8 @@ pub async fn accept(
         }
         _ => {
             let (out, info) = (out_tx.clone(), info.take().ok_or_else(|| EdgeError::Internal("no open info".into()))?);
-            ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply })
+            let meta = meta.clone();
+            ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, meta, out, reply })
                 .await?
                 .map_err(EdgeError::BadRequest)?;
             None
@@ -108,7 +122,7 @@ pub async fn accept(
             info.authenticated = true;
             let out = out_tx.clone();
             let opened =
-                ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, out, reply }).await;
+                ask(&shard, |reply| ShardMsg::Open { conn, store_id: store_id.clone(), info, meta, out, reply }).await;
             if let Err(reason) = opened.map_err(|e| format!("{e:?}")).and_then(|r| r) {
                 let frame = serde_json::json!({ "type": "error", "code": "unavailable", "message": reason });
                 let _ = ws.send(Message::text(frame.to_string())).await;
@@ -125,7 +139,7 @@ pub async fn accept(
         tracing::info!(conn, store_id = &*store_id, "connection closed");
         let _ = shard.send(ShardMsg::Closed { conn, store_id });
     });
-    let mut res = Response::new(Full::new(Bytes::new()));
+    let mut res = Response::new(full(Bytes::new()));
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));

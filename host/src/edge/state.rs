@@ -8,7 +8,8 @@ use crate::conn_queue::QueueBudget;
 use crate::hooks::Hooks;
 use crate::shard::{ShardMsg, Shards};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::Response;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -16,7 +17,14 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
-pub type HttpResponse = Response<Full<Bytes>>;
+/// A response body: whole (most answers) or streamed (exports, live tails).
+pub type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+pub type HttpResponse = Response<Body>;
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
 
 /// What every request handler shares.
 pub(crate) struct EdgeState {
@@ -40,6 +48,13 @@ pub(crate) struct EdgeState {
     pub tracker: TaskTracker,
     /// The last storage probe of `/health` and when it ran (`edge::health`).
     pub health: tokio::sync::Mutex<Option<(Instant, Result<(), EdgeError>)>>,
+    /// Admin followers of committed batches (`admin/stream.rs`).
+    pub tails: Arc<crate::admin_tail::TailHub>,
+    /// The console's activity chart.
+    pub activity: Arc<crate::activity::Activity>,
+    /// Console sign-ins.
+    pub sessions: super::admin::Sessions,
+    pub started: Instant,
 }
 
 pub fn send<T>(

@@ -17,6 +17,8 @@ pub struct ShardIo {
     pub auth_token: Option<String>,
     pub max_push_events: u32,
     pub hooks: Option<Arc<Hooks>>,
+    /// Admin followers of each store's committed batches.
+    pub tails: Arc<crate::admin_tail::TailHub>,
 }
 
 /// The data of one store's wasmtime `Store`.

@@ -25,7 +25,9 @@ impl Host for HostState {
         lock(&self.io.db).append_batch(&store_id, expected_head, &events).map_err(|e| match e {
             storage::AppendError::HeadMoved(head) => AppendError::HeadMoved(head),
             storage::AppendError::Storage(e) => AppendError::StorageFailed(failed("append", &store_id, e)),
-        })
+        })?;
+        self.io.tails.publish(&store_id, &events);
+        Ok(())
     }
 
     fn find_event_ids(&mut self, store_id: String, ids: Vec<String>) -> Result<Vec<Option<i64>>, String> {

@@ -1,0 +1,317 @@
+// The livestore-sync operator console: a small single-page app over the admin API
+// (README, "Admin API"). Everything shown comes from the server's JSON and is put in the page
+// as text, never as HTML: store ids and event args are user data.
+'use strict'
+
+let csrf = null
+let timer = null
+let tail = null
+const $ = (id) => document.getElementById(id)
+
+/** An element with attributes (`on*` are listeners) and children (strings become text). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
+    else el.setAttribute(k, v === true ? '' : String(v))
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c))
+  return el
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message)
+    this.status = status
+  }
+}
+
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = {}
+  if (method !== 'GET') headers['X-CSRF-Token'] = csrf ?? ''
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' })
+  const text = await res.text()
+  if (res.status === 401 && path !== '/admin/session') {
+    showSignIn()
+    throw new ApiError(401, 'signed out')
+  }
+  if (!res.ok) throw new ApiError(res.status, text.trim() || res.statusText)
+  return text ? JSON.parse(text) : null
+}
+
+const storePath = (id) => `/admin/stores/${encodeURIComponent(id)}`
+const fmtNumber = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : '—')
+const fmtTime = (ms) => (ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : '—')
+function fmtUptime(s) {
+  const d = Math.floor(s / 86400), hr = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60)
+  return d ? `${d} d ${hr} h` : hr ? `${hr} h ${m} min` : `${m} min ${s % 60} s`
+}
+function prettyArgs(args) {
+  try {
+    return JSON.stringify(args, null, 2)
+  } catch {
+    return String(args)
+  }
+}
+
+function stopLive() {
+  clearInterval(timer)
+  timer = null
+  if (tail) tail.close()
+  tail = null
+}
+
+function render(...nodes) {
+  $('view').replaceChildren(...nodes)
+}
+
+function failure(e) {
+  if (e instanceof ApiError && e.status === 401) return
+  render(h('p', { class: 'error', role: 'alert' }, `Error: ${e.message}`))
+}
+
+// ---- sign-in ------------------------------------------------------------------------------
+
+function showSignIn() {
+  stopLive()
+  csrf = null
+  $('nav').hidden = true
+  $('view').replaceChildren()
+  $('sign-in').hidden = false
+  $('secret').focus()
+}
+
+async function signIn(event) {
+  event.preventDefault()
+  $('sign-in-error').textContent = ''
+  try {
+    const r = await api('/admin/session', { method: 'POST', body: { secret: $('secret').value } })
+    csrf = r.csrf
+    $('secret').value = ''
+    $('sign-in').hidden = true
+    $('nav').hidden = false
+    route()
+  } catch (e) {
+    $('sign-in-error').textContent = e.status === 401 ? 'That is not the admin secret.' : `Sign-in failed: ${e.message}`
+  }
+}
+
+async function signOut() {
+  try {
+    await api('/admin/session', { method: 'DELETE' })
+  } finally {
+    location.hash = '#/'
+    showSignIn()
+  }
+}
+
+// ---- overview -----------------------------------------------------------------------------
+
+/** An SVG element (the `h` above makes HTML ones). */
+function svg(tag, attrs = {}) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag)
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v))
+  return el
+}
+
+function chart(samples, sampleSeconds) {
+  const w = 600, hgt = 150, pad = 4
+  const max = Math.max(1, ...samples.map((s) => Math.max(s.pushesPerSecond, s.eventsPerSecond)))
+  const x = (i) => (samples.length < 2 ? w : pad + (i * (w - 2 * pad)) / (samples.length - 1))
+  const y = (v) => hgt - pad - (v / max) * (hgt - 2 * pad)
+  const last = samples.at(-1)
+  const plot = svg('svg', {
+    viewBox: `0 0 ${w} ${hgt}`,
+    preserveAspectRatio: 'none',
+    role: 'img',
+    'aria-label': `Last ${samples.length * sampleSeconds} s: now ${last.pushesPerSecond} pushes/s, ${last.eventsPerSecond} events/s`,
+  })
+  for (const [key, cls] of [['eventsPerSecond', 'events'], ['pushesPerSecond', 'pushes']]) {
+    const points = samples.map((s, i) => `${x(i)},${y(s[key])}`).join(' ')
+    plot.append(svg('polyline', { fill: 'none', stroke: 'currentColor', 'stroke-width': 2, class: cls, points }))
+  }
+  return h(
+    'div',
+    { class: 'chart' },
+    h('div', { class: 'legend' }, h('span', { class: 'pushes' }, '■ pushes/s'), h('span', { class: 'events' }, '■ events/s'), h('span', { class: 'muted' }, `peak ${fmtNumber(max)} per second, last ${Math.round((samples.length * sampleSeconds) / 60)} min`)),
+    plot,
+  )
+}
+
+async function overview() {
+  const o = await api('/admin/overview')
+  const card = (label, value, title) => h('div', { class: 'card', title }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value))
+  render(
+    h('h1', {}, 'Overview'),
+    h(
+      'div',
+      { class: 'cards' },
+      card('Version', o.version),
+      card('Component', o.component.slice(0, 12), `sha256 ${o.component}`),
+      card('Uptime', fmtUptime(o.uptimeSeconds)),
+      card('Connections', fmtNumber(o.connections)),
+      card('Open stores', fmtNumber(o.openStores)),
+      card('Pushes accepted', fmtNumber(o.pushesAccepted)),
+      card('Events pushed', fmtNumber(o.eventsPushed)),
+      card('Hook failures', fmtNumber(o.hookFailures)),
+      card('Refused connections', fmtNumber(o.refusedConnections)),
+    ),
+    h('h2', {}, 'Activity'),
+    o.activity.length ? chart(o.activity, o.sampleSeconds) : h('p', { class: 'muted' }, `The chart fills in over the first minutes (one sample every ${o.sampleSeconds} s).`),
+  )
+}
+
+// ---- stores -------------------------------------------------------------------------------
+
+async function stores(params) {
+  const q = new URLSearchParams({ sort: params.get('sort') ?? 'lastSync', order: params.get('order') ?? (params.get('sort') === 'id' ? 'asc' : 'desc'), offset: params.get('offset') ?? '0', limit: '50' })
+  if (params.get('prefix')) q.set('prefix', params.get('prefix'))
+  const r = await api(`/admin/stores?${q}`)
+  const go = (changes) => {
+    const next = new URLSearchParams(q)
+    for (const [k, v] of Object.entries(changes)) next.set(k, v)
+    location.hash = `#/stores?${next}`
+  }
+  const prefix = h('input', { id: 'prefix', type: 'search', value: params.get('prefix') ?? '', placeholder: 'store id prefix' })
+  const sort = h('select', { id: 'sort' }, ...[['lastSync', 'Last sync'], ['events', 'Events'], ['id', 'Store id']].map(([v, t]) => h('option', { value: v, selected: v === q.get('sort') }, t)))
+  const order = h('select', { id: 'order' }, h('option', { value: 'desc', selected: q.get('order') === 'desc' }, 'Descending'), h('option', { value: 'asc', selected: q.get('order') === 'asc' }, 'Ascending'))
+  const form = h(
+    'form',
+    { class: 'toolbar', onsubmit: (e) => (e.preventDefault(), go({ prefix: prefix.value, sort: sort.value, order: order.value, offset: 0 })) },
+    h('div', {}, h('label', { for: 'prefix' }, 'Filter'), prefix),
+    h('div', {}, h('label', { for: 'sort' }, 'Sort by'), sort),
+    h('div', {}, h('label', { for: 'order' }, 'Order'), order),
+    h('button', { type: 'submit' }, 'Apply'),
+  )
+  const rows = r.stores.map((s) =>
+    h('tr', {}, h('td', { class: 'wrap' }, h('a', { href: `#/store/${encodeURIComponent(s.storeId)}` }, s.storeId)), h('td', {}, fmtNumber(s.eventCount)), h('td', {}, fmtNumber(s.head)), h('td', {}, s.lastSyncAt ?? '—')),
+  )
+  const offset = Number(q.get('offset'))
+  render(
+    h('h1', {}, 'Stores'),
+    form,
+    h('p', { class: 'muted' }, r.total ? `${offset + 1}–${offset + r.stores.length} of ${fmtNumber(r.total)}` : 'No stores match.'),
+    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Store id'), h('th', { scope: 'col' }, 'Events'), h('th', { scope: 'col' }, 'Head'), h('th', { scope: 'col' }, 'Last sync'))), h('tbody', {}, rows))),
+    h(
+      'div',
+      { class: 'pager' },
+      h('button', { type: 'button', class: 'secondary', disabled: offset === 0, onclick: () => go({ offset: Math.max(0, offset - r.limit) }) }, 'Previous'),
+      h('button', { type: 'button', class: 'secondary', disabled: r.next === null, onclick: () => go({ offset: r.next }) }, 'Next'),
+    ),
+  )
+}
+
+// ---- one store ----------------------------------------------------------------------------
+
+const PAGE = 50
+
+function eventRow(e) {
+  return h('tr', {}, h('td', {}, e.seqNum), h('td', {}, e.parentSeqNum), h('td', { class: 'wrap' }, e.name), h('td', { class: 'wrap' }, e.clientId), h('td', {}, e.createdAt), h('td', { class: 'wrap' }, h('pre', {}, prettyArgs(e.args))))
+}
+
+function eventTable(events, id) {
+  return h('div', { class: 'scroll' }, h('table', { id }, h('thead', {}, h('tr', {}, ...['seqNum', 'parent', 'name', 'client', 'created', 'args'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, events.map(eventRow))))
+}
+
+async function store(id, params) {
+  const [info, conns] = await Promise.all([api(storePath(id)), api(`${storePath(id)}/connections`)])
+  const after = params.has('after') ? Number(params.get('after')) : Math.max(0, info.head - PAGE)
+  const page = await api(`${storePath(id)}/events?after=${after}&limit=${PAGE}`)
+  const goAfter = (a) => (location.hash = `#/store/${encodeURIComponent(id)}?after=${a}`)
+
+  const tailBody = h('tbody', {})
+  const tailStatus = h('p', { class: 'muted', id: 'tail-status' }, 'Connecting…')
+  tail = new EventSource(`${storePath(id)}/tail`)
+  tail.addEventListener('ready', (m) => (tailStatus.textContent = `Following from head ${JSON.parse(m.data).head}: new pushes appear here.`))
+  tail.addEventListener('events', (m) => {
+    for (const e of JSON.parse(m.data)) tailBody.prepend(eventRow(e))
+  })
+  tail.addEventListener('reset', () => (tailStatus.textContent = 'The store was reset.'))
+  tail.addEventListener('lagged', (m) => (tailStatus.textContent = `Missed ${JSON.parse(m.data).missedBatches} batches (too many at once).`))
+  tail.onerror = () => (tailStatus.textContent = 'Tail disconnected; retrying…')
+
+  const typed = h('input', { id: 'confirm-id', autocomplete: 'off', 'aria-describedby': 'confirm-help' })
+  const resetButton = h('button', { type: 'button', class: 'danger', disabled: true, id: 'confirm-reset' }, 'Reset this store')
+  const resetResult = h('p', { role: 'status' })
+  typed.addEventListener('input', () => (resetButton.disabled = typed.value !== id))
+  resetButton.addEventListener('click', async () => {
+    resetButton.disabled = true
+    try {
+      const r = await api(`${storePath(id)}/reset`, { method: 'POST' })
+      resetResult.className = 'ok'
+      resetResult.textContent = `Reset: ${fmtNumber(r.removedEvents)} events removed, new backend id ${r.backendId}. Connected clients were disconnected and will re-sync.`
+    } catch (e) {
+      resetResult.className = 'error'
+      resetResult.textContent = `Reset failed: ${e.message}`
+    }
+  })
+  const confirm = h(
+    'div',
+    { class: 'confirm', hidden: true, id: 'confirm' },
+    h('p', { id: 'confirm-help' }, 'This deletes every event of this store and gives it a new backend id; clients must re-sync. Type the store id to confirm:'),
+    h('label', { for: 'confirm-id' }, 'Store id'),
+    typed,
+    h('div', { class: 'pager' }, resetButton),
+  )
+  const showConfirm = h('button', { type: 'button', class: 'danger', id: 'reset', onclick: () => ((confirm.hidden = false), typed.focus()) }, 'Reset…')
+
+  render(
+    h('h1', {}, id),
+    h('dl', {}, h('dt', {}, 'Head'), h('dd', { id: 'head' }, info.head), h('dt', {}, 'Events'), h('dd', {}, fmtNumber(info.eventCount)), h('dt', {}, 'Backend id'), h('dd', {}, info.backendId), h('dt', {}, 'Last sync'), h('dd', {}, info.lastSyncAt ?? '—'), h('dt', {}, 'Table'), h('dd', {}, info.table)),
+    h('div', { class: 'toolbar' }, h('a', { href: `${storePath(id)}/export`, download: '', class: 'button' }, 'Export (JSON lines)'), showConfirm),
+    confirm,
+    resetResult,
+    h('h2', {}, `Connections (${conns.connections.length})`),
+    conns.connections.length
+      ? h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['client', 'protocol', 'transport', 'peer', 'connected since'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, conns.connections.map((c) => h('tr', {}, h('td', { class: 'wrap' }, c.clientId ?? '—'), h('td', {}, c.protocol), h('td', {}, c.transport), h('td', {}, c.peer), h('td', {}, fmtTime(c.connectedAt)))))))
+      : h('p', { class: 'muted' }, 'No client is connected.'),
+    h('h2', {}, 'Live tail'),
+    tailStatus,
+    h('div', { class: 'scroll tail' }, h('table', { id: 'tail' }, h('thead', {}, h('tr', {}, ...['seqNum', 'parent', 'name', 'client', 'created', 'args'].map((c) => h('th', { scope: 'col' }, c)))), tailBody)),
+    h('h2', {}, `Events ${page.events.length ? `${page.events[0].seqNum}–${page.events.at(-1).seqNum}` : ''} of ${info.head}`),
+    page.events.length ? eventTable(page.events, 'events') : h('p', { class: 'muted' }, 'No events here.'),
+    h(
+      'div',
+      { class: 'pager' },
+      h('button', { type: 'button', class: 'secondary', disabled: after === 0, onclick: () => goAfter(Math.max(0, after - PAGE)) }, 'Earlier'),
+      h('button', { type: 'button', class: 'secondary', disabled: page.next === null, onclick: () => goAfter(page.next) }, 'Later'),
+    ),
+  )
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+async function route() {
+  stopLive()
+  const [path, query] = location.hash.replace(/^#/, '').split('?')
+  const params = new URLSearchParams(query ?? '')
+  try {
+    if (path.startsWith('/store/')) await store(decodeURIComponent(path.slice('/store/'.length)), params)
+    else if (path === '/stores') await stores(params)
+    else {
+      await overview()
+      timer = setInterval(() => overview().catch(failure), 5000)
+    }
+    $('main').focus({ preventScroll: true })
+  } catch (e) {
+    failure(e)
+  }
+}
+
+async function start() {
+  $('sign-in-form').addEventListener('submit', signIn)
+  $('sign-out').addEventListener('click', signOut)
+  window.addEventListener('hashchange', route)
+  try {
+    const r = await api('/admin/session')
+    csrf = r.csrf
+    $('nav').hidden = false
+    route()
+  } catch {
+    showSignIn()
+  }
+}
+
+start()

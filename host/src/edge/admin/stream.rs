@@ -1,0 +1,143 @@
+//! The admin API's streamed answers: a store's export (JSON lines, read a page at a time from
+//! its owner, so memory stays bounded whatever the log's size) and a live tail of its
+//! committed batches (Server-Sent Events).
+
+use super::super::error::EdgeError;
+use super::super::state::{Body, EdgeState, HttpResponse};
+use super::api::ask_owner;
+use crate::admin_tail::Tail;
+use crate::shard::AdminAction;
+use crate::store_admin::{ExportHeader, StoreInfo};
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use hyper::Response;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Events per read from the store's owner while exporting.
+const EXPORT_PAGE: u32 = 1000;
+/// An SSE comment this often keeps proxies from closing a quiet tail.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A body fed by a task through a small channel: the task waits while the client is slow.
+fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(Frame::data(chunk)), rx))
+    });
+    (tx, StreamBody::new(stream).boxed_unsync())
+}
+
+/// A file name for `Content-Disposition` made of the id's safe characters.
+fn file_name(store_id: &str) -> String {
+    let safe: String =
+        store_id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    format!("{safe}.jsonl")
+}
+
+/// `GET /admin/stores/{id}/export`: the header line, then every event up to the head the
+/// header names (pushes during the export are not included), as `livestore-sync import` reads.
+pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpResponse, EdgeError> {
+    let info: StoreInfo = serde_json::from_value(ask_owner(&state, &store_id, AdminAction::Info).await?)
+        .map_err(|e| EdgeError::Internal(format!("store info: {e}")))?;
+    let header = serde_json::to_string(&ExportHeader::of(&info)).map_err(|e| EdgeError::Internal(e.to_string()))?;
+    let (tx, body) = channel_body();
+    let name = file_name(&store_id);
+    tokio::spawn(async move {
+        if tx.send(Bytes::from(header + "\n")).await.is_err() {
+            return;
+        }
+        let mut after = 0;
+        while after < info.head {
+            let page = match ask_owner(&state, &store_id, AdminAction::Events { after, limit: EXPORT_PAGE }).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // The body ends short: the importer refuses a file whose events stop before the head.
+                    tracing::warn!(store_id = &*store_id, error = e.message(), "export stopped");
+                    return;
+                }
+            };
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            let mut chunk = String::new();
+            for e in &events {
+                if e["seqNum"].as_i64().is_some_and(|s| s > info.head) {
+                    break;
+                }
+                chunk.push_str(&e.to_string());
+                chunk.push('\n');
+            }
+            match events.last().and_then(|e| e["seqNum"].as_i64()) {
+                Some(last) if last > after => after = last,
+                _ => break,
+            }
+            if tx.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut res = Response::new(body);
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// `GET /admin/stores/{id}/tail`: Server-Sent Events. `ready` with the head when following
+/// starts, then `events` (a JSON array) per committed batch, `reset` when the store is reset,
+/// and `lagged` if this follower fell more than a few hundred batches behind.
+pub async fn tail(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpResponse, EdgeError> {
+    // Follow first, then read the head: no batch can fall between the two.
+    let mut batches = state.tails.follow(&store_id);
+    let info = ask_owner(&state, &store_id, AdminAction::Info).await?;
+    let (tx, body) = channel_body();
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let ready = serde_json::json!({ "storeId": &*store_id, "head": info["head"], "backendId": info["backendId"] });
+        if tx.send(Bytes::from(format!("event: ready\ndata: {ready}\n\n"))).await.is_err() {
+            return;
+        }
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            let message = tokio::select! {
+                got = batches.recv() => match got {
+                    Ok(Tail::Batch(json)) => format!("event: events\ndata: {json}\n\n"),
+                    Ok(Tail::Reset { backend_id }) => {
+                        format!("event: reset\ndata: {}\n\n", serde_json::json!({ "backendId": &*backend_id }))
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        format!("event: lagged\ndata: {}\n\n", serde_json::json!({ "missedBatches": missed }))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keep_alive.tick() => ": keep-alive\n\n".to_string(),
+                _ = shutdown.changed() => return,
+            };
+            if tx.send(Bytes::from(message)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut res = Response::new(body);
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn download_names_keep_only_safe_characters() {
+        assert_eq!(file_name("my-store_1.a"), "my-store_1.a.jsonl");
+        assert_eq!(file_name("a\"b/c d"), "a_b_c_d.jsonl");
+    }
+}
