@@ -6,12 +6,15 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Debian packages the tests use (systemd-analyze for the unit in deploy/)"
-if ! command -v systemd-analyze >/dev/null; then
+step "Debian packages the tests use (systemd-analyze for the unit in deploy/, chromium for the console)"
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update && apt-get install -y --no-install-recommends systemd
+    apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
   else
-    echo "systemd-analyze is missing: install systemd (Debian/Ubuntu: sudo apt-get install systemd), then run again"
+    echo "missing Debian packages: ${missing[*]} (Debian/Ubuntu: sudo apt-get install ${missing[*]}), then run again"
     exit 1
   fi
 fi

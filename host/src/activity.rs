@@ -40,7 +40,8 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{')))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // Not `sum()`: an empty f64 sum is -0.0, which a page would show as "-0".
+        .fold(0.0, |a, b| a + b)
 }
 
 impl Activity {
@@ -103,5 +104,6 @@ mod tests {
     fn metric_sum_adds_every_series_of_one_name_only() {
         let text = "# TYPE x counter\nx{a=\"1\"} 2\nx{a=\"2\"} 3\nx_total 100\nx 1\n";
         assert_eq!(metric_sum(text, "x"), 6.0);
+        assert!(metric_sum(text, "absent").is_sign_positive(), "0, not -0");
     }
 }

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod binary;
+pub mod cdp;
 pub mod conformance;
 pub mod hook_builds;
 pub mod workerd;

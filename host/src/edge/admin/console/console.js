@@ -185,15 +185,14 @@ async function stores(params) {
     h('div', {}, h('label', { for: 'order' }, 'Order'), order),
     h('button', { type: 'submit' }, 'Apply'),
   )
-  const rows = r.stores.map((s) =>
-    h('tr', {}, h('td', { class: 'wrap' }, h('a', { href: `#/store/${encodeURIComponent(s.storeId)}` }, s.storeId)), h('td', {}, fmtNumber(s.eventCount)), h('td', {}, fmtNumber(s.head)), h('td', {}, s.lastSyncAt ?? '—')),
-  )
+  const columns = ['Store id', 'Events', 'Head', 'Last sync']
+  const rows = r.stores.map((s) => [h('a', { href: `#/store/${encodeURIComponent(s.storeId)}` }, s.storeId), fmtNumber(s.eventCount), fmtNumber(s.head), s.lastSyncAt ?? '—'])
   const offset = Number(q.get('offset'))
   render(
     h('h1', {}, 'Stores'),
     form,
     h('p', { class: 'muted' }, r.total ? `${offset + 1}–${offset + r.stores.length} of ${fmtNumber(r.total)}` : 'No stores match.'),
-    h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Store id'), h('th', { scope: 'col' }, 'Events'), h('th', { scope: 'col' }, 'Head'), h('th', { scope: 'col' }, 'Last sync'))), h('tbody', {}, rows))),
+    table('stores', columns, rows),
     h(
       'div',
       { class: 'pager' },
@@ -207,12 +206,25 @@ async function stores(params) {
 
 const PAGE = 50
 
-function eventRow(e) {
-  return h('tr', {}, h('td', {}, e.seqNum), h('td', {}, e.parentSeqNum), h('td', { class: 'wrap' }, e.name), h('td', { class: 'wrap' }, e.clientId), h('td', {}, e.createdAt), h('td', { class: 'wrap' }, h('pre', {}, prettyArgs(e.args))))
+/** A table that stacks each row's cells under their labels on narrow screens. */
+function table(id, labels, rows) {
+  const body = rows instanceof Node ? rows : h('tbody', {}, rows.map((cells) => row(labels, cells)))
+  return h('div', { class: 'scroll' }, h('table', { id, class: 'stack' }, h('thead', {}, h('tr', {}, ...labels.map((c) => h('th', { scope: 'col' }, c)))), body))
 }
 
-function eventTable(events, id) {
-  return h('div', { class: 'scroll' }, h('table', { id }, h('thead', {}, h('tr', {}, ...['seqNum', 'parent', 'name', 'client', 'created', 'args'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, events.map(eventRow))))
+function row(labels, cells) {
+  return h('tr', {}, ...cells.map((c, i) => h('td', { 'data-label': labels[i], class: typeof c === 'string' && c.length > 24 ? 'wrap' : null }, c)))
+}
+
+const EVENT_COLUMNS = ['seqNum', 'parent', 'name', 'client', 'created', 'args']
+const eventRow = (e) => row(EVENT_COLUMNS, [e.seqNum, e.parentSeqNum, e.name, e.clientId, e.createdAt, h('pre', {}, prettyArgs(e.args))])
+const eventTable = (events, id) => table(id, EVENT_COLUMNS, h('tbody', {}, events.map(eventRow)))
+
+const CONNECTION_COLUMNS = ['client', 'protocol', 'transport', 'peer', 'connected since']
+function connectionList(conns) {
+  if (!conns.connections.length) return h('p', { class: 'muted', id: 'connections' }, 'No client is connected.')
+  const el = table('connections', CONNECTION_COLUMNS, conns.connections.map((c) => [c.clientId ?? '—', c.protocol, c.transport, c.peer, fmtTime(c.connectedAt)]))
+  return el
 }
 
 async function store(id, params) {
@@ -255,6 +267,18 @@ async function store(id, params) {
     typed,
     h('div', { class: 'pager' }, resetButton),
   )
+  // Who is connected changes while the page is open: refreshed every 5 s.
+  const connectionsTitle = h('h2', {}, `Connections (${conns.connections.length})`)
+  let connections = connectionList(conns)
+  timer = setInterval(async () => {
+    try {
+      const now = await api(`${storePath(id)}/connections`)
+      connectionsTitle.textContent = `Connections (${now.connections.length})`
+      const next = connectionList(now)
+      connections.replaceWith(next)
+      connections = next
+    } catch {}
+  }, 5000)
   const showConfirm = h('button', { type: 'button', class: 'danger', id: 'reset', onclick: () => ((confirm.hidden = false), typed.focus()) }, 'Reset…')
 
   render(
@@ -263,13 +287,11 @@ async function store(id, params) {
     h('div', { class: 'toolbar' }, h('a', { href: `${storePath(id)}/export`, download: '', class: 'button' }, 'Export (JSON lines)'), showConfirm),
     confirm,
     resetResult,
-    h('h2', {}, `Connections (${conns.connections.length})`),
-    conns.connections.length
-      ? h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ...['client', 'protocol', 'transport', 'peer', 'connected since'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, conns.connections.map((c) => h('tr', {}, h('td', { class: 'wrap' }, c.clientId ?? '—'), h('td', {}, c.protocol), h('td', {}, c.transport), h('td', {}, c.peer), h('td', {}, fmtTime(c.connectedAt)))))))
-      : h('p', { class: 'muted' }, 'No client is connected.'),
+    connectionsTitle,
+    connections,
     h('h2', {}, 'Live tail'),
     tailStatus,
-    h('div', { class: 'scroll tail' }, h('table', { id: 'tail' }, h('thead', {}, h('tr', {}, ...['seqNum', 'parent', 'name', 'client', 'created', 'args'].map((c) => h('th', { scope: 'col' }, c)))), tailBody)),
+    h('div', { class: 'tail' }, table('tail', EVENT_COLUMNS, tailBody)),
     h('h2', {}, `Events ${page.events.length ? `${page.events[0].seqNum}–${page.events.at(-1).seqNum}` : ''} of ${info.head}`),
     page.events.length ? eventTable(page.events, 'events') : h('p', { class: 'muted' }, 'No events here.'),
     h(
