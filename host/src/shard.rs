@@ -38,7 +38,8 @@ pub enum ShardMsg {
     Admin {
         store_id: Arc<str>,
         action: AdminAction,
-        reply: oneshot::Sender<Result<serde_json::Value, AdminError>>,
+        /// The answer as JSON text (event args stay byte for byte as they were pushed).
+        reply: oneshot::Sender<Result<String, AdminError>>,
     },
     /// Is storage writable?
     Health {
@@ -72,6 +73,18 @@ pub enum AdminAction {
     },
     /// The store's open connections.
     Connections,
+}
+
+/// A page of a store's events (`AdminAction::Events`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventPage<'a> {
+    store_id: &'a str,
+    head: i64,
+    after: i64,
+    /// The `after` of the next page; none when this one is not full.
+    next: Option<i64>,
+    events: Vec<ExportedEvent>,
 }
 
 /// One open connection as the admin API shows it.
@@ -282,18 +295,18 @@ impl ShardLoop {
         }
     }
 
-    fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<serde_json::Value, AdminError> {
+    fn admin(&mut self, store_id: &Arc<str>, action: AdminAction) -> Result<String, AdminError> {
         let failed = |e: anyhow::Error| AdminError::Failed(format!("{e:#}"));
         let mut db = lock(&self.io.db);
         if action == AdminAction::List {
             let stores = db.list_stores().map_err(failed)?;
-            return serde_json::to_value(stores).map_err(|e| failed(e.into()));
+            return serde_json::to_string(&stores).map_err(|e| failed(e.into()));
         }
         let Some(info) = db.store_info(store_id).map_err(failed)? else {
             return Err(AdminError::NotFound(format!("store {store_id:?} does not exist")));
         };
         match action {
-            AdminAction::Info | AdminAction::List => serde_json::to_value(info).map_err(|e| failed(e.into())),
+            AdminAction::Info | AdminAction::List => serde_json::to_string(&info).map_err(|e| failed(e.into())),
             AdminAction::Events { after, limit } => {
                 let rows = db.read_after(store_id, after, limit).map_err(failed)?;
                 let events = rows
@@ -303,9 +316,8 @@ impl ShardLoop {
                     .map_err(failed)?;
                 // A full page may have more after it.
                 let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.seq_num)).flatten();
-                Ok(
-                    serde_json::json!({ "storeId": &**store_id, "head": info.head, "after": after, "next": next, "events": events }),
-                )
+                let page = EventPage { store_id, head: info.head, after, next, events };
+                serde_json::to_string(&page).map_err(|e| failed(e.into()))
             }
             AdminAction::Connections => {
                 let conns: Vec<serde_json::Value> = self
@@ -323,7 +335,7 @@ impl ShardLoop {
                             .collect()
                     })
                     .unwrap_or_default();
-                Ok(serde_json::json!({ "storeId": &**store_id, "connections": conns }))
+                Ok(serde_json::json!({ "storeId": &**store_id, "connections": conns }).to_string())
             }
             AdminAction::Reset => {
                 let backend_id = nanoid::nanoid!();
@@ -334,7 +346,8 @@ impl ShardLoop {
                 // who reconnect, get BackendIdMismatchError and re-sync.
                 self.drop_store(store_id, 1012, "store was reset");
                 tracing::info!(store_id = &**store_id, removed, backend_id, "store reset");
-                Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id }))
+                Ok(serde_json::json!({ "storeId": &**store_id, "removedEvents": removed, "backendId": backend_id })
+                    .to_string())
             }
         }
     }

@@ -22,14 +22,19 @@ const EVENTS_PAGE: u32 = 100;
 const EVENTS_PAGE_MAX: u32 = 1000;
 
 pub fn json_response(v: &Value) -> HttpResponse {
-    let mut res = Response::new(full(v.to_string()));
+    json_text_response(v.to_string())
+}
+
+/// JSON already serialized (the store owners answer in text, so args keep their bytes).
+pub fn json_text_response(text: String) -> HttpResponse {
+    let mut res = Response::new(full(text));
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-/// Ask a store's owner (or, for the list, any shard).
-pub async fn ask_owner(state: &EdgeState, store_id: &Arc<str>, action: AdminAction) -> Result<Value, EdgeError> {
+/// Ask a store's owner (or, for the list, any shard); the answer is JSON text.
+pub async fn ask_owner(state: &EdgeState, store_id: &Arc<str>, action: AdminAction) -> Result<String, EdgeError> {
     let shard = if action == AdminAction::List { state.shards.any() } else { state.shards.route(store_id) };
     let reply = ask(shard, |reply| ShardMsg::Admin { store_id: store_id.clone(), action, reply }).await?;
     reply.map_err(|e| match e {
@@ -98,7 +103,7 @@ pub async fn list(state: &EdgeState, query: Option<&str>) -> Result<HttpResponse
     let prefix = query_param(query, "prefix").unwrap_or_default();
     let all = ask_owner(state, &Arc::from(""), AdminAction::List).await?;
     let mut stores: Vec<StoreInfo> =
-        serde_json::from_value(all).map_err(|e| EdgeError::Internal(format!("store list: {e}")))?;
+        serde_json::from_str(&all).map_err(|e| EdgeError::Internal(format!("store list: {e}")))?;
     stores.retain(|s| s.store_id.starts_with(&prefix));
     stores.sort_by(|a, b| {
         let by = match sort {
@@ -120,7 +125,7 @@ pub async fn list(state: &EdgeState, query: Option<&str>) -> Result<HttpResponse
 pub async fn events(state: &EdgeState, store_id: &Arc<str>, query: Option<&str>) -> Result<HttpResponse, EdgeError> {
     let after = number(query, "after", 0i64, 0..=crate::store_admin::MAX_SEQ_NUM)?;
     let limit = number(query, "limit", EVENTS_PAGE, 1..=EVENTS_PAGE_MAX)?;
-    Ok(json_response(&ask_owner(state, store_id, AdminAction::Events { after, limit }).await?))
+    Ok(json_text_response(ask_owner(state, store_id, AdminAction::Events { after, limit }).await?))
 }
 
 #[cfg(test)]

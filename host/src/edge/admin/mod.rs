@@ -23,7 +23,7 @@ use super::state::{full, EdgeState, HttpResponse};
 use crate::auth::token_matches;
 use crate::shard::AdminAction;
 use crate::store_id::{validate_store_id, StoreIdError};
-use api::{ask_owner, json_response};
+use api::{ask_owner, json_response, json_text_response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, LOCATION, SET_COOKIE};
@@ -104,7 +104,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<Htt
         (m, ["", "admin", "overview"]) if m == Method::GET => Ok(api::overview(&state)),
         (m, ["", "admin", "stores"]) if m == Method::GET => api::list(&state, query).await,
         (m, ["", "admin", "stores", id]) if m == Method::GET => {
-            Ok(json_response(&ask_owner(&state, &store_id(id)?, AdminAction::Info).await?))
+            Ok(json_text_response(ask_owner(&state, &store_id(id)?, AdminAction::Info).await?))
         }
         (m, ["", "admin", "stores", id, "events"]) if m == Method::GET => {
             api::events(&state, &store_id(id)?, query).await
@@ -113,7 +113,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<Htt
             let id = store_id(id)?;
             // A store that does not exist answers 404, not an empty list.
             ask_owner(&state, &id, AdminAction::Info).await?;
-            Ok(json_response(&ask_owner(&state, &id, AdminAction::Connections).await?))
+            Ok(json_text_response(ask_owner(&state, &id, AdminAction::Connections).await?))
         }
         (m, ["", "admin", "stores", id, "export"]) if m == Method::GET => {
             let id = store_id(id)?;
@@ -124,7 +124,7 @@ pub async fn handle(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<Htt
             stream::tail(state, id).await
         }
         (&Method::POST, ["", "admin", "stores", id, "reset"]) => {
-            Ok(json_response(&ask_owner(&state, &store_id(id)?, AdminAction::Reset).await?))
+            Ok(json_text_response(ask_owner(&state, &store_id(id)?, AdminAction::Reset).await?))
         }
         _ => Err(EdgeError::NotFound(format!(
             "unknown admin endpoint {method} {path}: GET /admin/overview, GET /admin/stores, GET /admin/stores/{{id}}[/events|/connections|/export|/tail], POST /admin/stores/{{id}}/reset"
@@ -170,7 +170,8 @@ async fn livestore_message(
         return Err(EdgeError::Unauthorized("admin endpoints need Authorization: Bearer <admin secret>".into()));
     }
     let id = store_id(segment)?;
-    let v = ask_owner(state, &id, action).await?;
+    let v: serde_json::Value = serde_json::from_str(&ask_owner(state, &id, action).await?)
+        .map_err(|e| EdgeError::Internal(format!("admin answer: {e}")))?;
     Ok(json_response(&match action {
         AdminAction::Reset => json!({ "_tag": "SyncMessage.AdminResetRoomResponse" }),
         _ => json!({ "_tag": "SyncMessage.AdminInfoResponse", "info": { "durableObjectId": &*id, "store": v } }),

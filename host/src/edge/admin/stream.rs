@@ -17,6 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
+#[derive(serde::Deserialize)]
+struct RawPage {
+    events: Vec<Box<serde_json::value::RawValue>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Seq {
+    seq_num: i64,
+}
+
 /// Events per read from the store's owner while exporting.
 const EXPORT_PAGE: u32 = 1000;
 /// An SSE comment this often keeps proxies from closing a quiet tail.
@@ -42,7 +53,7 @@ fn file_name(store_id: &str) -> String {
 /// `GET /admin/stores/{id}/export`: the header line, then every event up to the head the
 /// header names (pushes during the export are not included), as `livestore-sync import` reads.
 pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpResponse, EdgeError> {
-    let info: StoreInfo = serde_json::from_value(ask_owner(&state, &store_id, AdminAction::Info).await?)
+    let info: StoreInfo = serde_json::from_str(&ask_owner(&state, &store_id, AdminAction::Info).await?)
         .map_err(|e| EdgeError::Internal(format!("store info: {e}")))?;
     let header = serde_json::to_string(&ExportHeader::of(&info)).map_err(|e| EdgeError::Internal(e.to_string()))?;
     let (tx, body) = channel_body();
@@ -61,16 +72,23 @@ pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRes
                     return;
                 }
             };
-            let events = page["events"].as_array().cloned().unwrap_or_default();
+            let Ok(page) = serde_json::from_str::<RawPage>(&page) else {
+                tracing::warn!(store_id = &*store_id, "export stopped: a page was not JSON");
+                return;
+            };
             let mut chunk = String::new();
-            for e in &events {
-                if e["seqNum"].as_i64().is_some_and(|s| s > info.head) {
+            let mut last = None;
+            for e in &page.events {
+                // Only the seqNum is read; the event goes out byte for byte.
+                let Ok(Seq { seq_num }) = serde_json::from_str::<Seq>(e.get()) else { return };
+                if seq_num > info.head {
                     break;
                 }
-                chunk.push_str(&e.to_string());
+                chunk.push_str(e.get());
                 chunk.push('\n');
+                last = Some(seq_num);
             }
-            match events.last().and_then(|e| e["seqNum"].as_i64()) {
+            match last {
                 Some(last) if last > after => after = last,
                 _ => break,
             }
@@ -95,7 +113,8 @@ pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRes
 pub async fn tail(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpResponse, EdgeError> {
     // Follow first, then read the head: no batch can fall between the two.
     let mut batches = state.tails.follow(&store_id);
-    let info = ask_owner(&state, &store_id, AdminAction::Info).await?;
+    let info: serde_json::Value = serde_json::from_str(&ask_owner(&state, &store_id, AdminAction::Info).await?)
+        .map_err(|e| EdgeError::Internal(format!("store info: {e}")))?;
     let (tx, body) = channel_body();
     let mut shutdown = state.shutdown.clone();
     tokio::spawn(async move {
