@@ -5,7 +5,8 @@
 
 use crate::data_lock::DataDirLock;
 use crate::storage::{Db, Durability};
-use crate::store_admin::{ExportHeader, ExportedEvent};
+use crate::store_admin::{import_lines, ExportHeader};
+pub use crate::store_admin::{ImportBackendId, Imported};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::types::ValueRef;
@@ -185,25 +186,6 @@ pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<
     Ok(n)
 }
 
-/// Which backend id an imported store gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportBackendId {
-    /// The export's own (its header line), so the store's clients continue without a reset; a
-    /// file without a header gets a new one.
-    FromFile,
-    /// A new one: every client of the store resets (`onBackendIdMismatch`).
-    New,
-}
-
-/// What an import did.
-#[derive(Debug)]
-pub struct Imported {
-    pub events: u64,
-    pub backend_id: String,
-    /// The backend id came from the file's header.
-    pub kept_backend_id: bool,
-}
-
 /// Read JSON lines from `file` (`-` for stdin; an optional header line, then events) and import
 /// them as the store's log.
 pub fn import(
@@ -220,26 +202,17 @@ pub fn import(
     } else {
         Box::new(BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
     };
-    let mut lines = reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
-    // The header, if the first line is one (files from before it start with an event).
-    let first = lines.next().map(|(i, l)| l.map(|l| (i, l)));
-    let first = first.transpose().with_context(|| format!("reading {}", file.display()))?;
-    let header = first.as_ref().and_then(|(_, l)| ExportHeader::parse(l));
-    let first_event = if header.is_some() { None } else { first };
-    let from_file = header.as_ref().filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id.clone());
-    let kept_backend_id = from_file.is_some();
-    let backend_id = from_file.unwrap_or_else(|| nanoid::nanoid!());
-    let events = first_event.into_iter().map(Ok).chain(lines.map(|(i, l)| l.map(|l| (i, l)))).map(|line| {
-        let (i, line) = line.with_context(|| format!("reading {}", file.display()))?;
-        let event: ExportedEvent =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
-        Ok((i + 1, event))
-    });
     let mut db = Db::open(&db_path(data_dir), Durability::Normal)?;
-    let bar = progress(header.as_ref().map(|h| h.events.max(0) as u64), &format!("importing into {store_id}"));
-    let n = db.import(store_id, events, replace, &backend_id, |n| bar.set_position(n))?;
+    let bar = progress(None, &format!("importing into {store_id}"));
+    let imported = import_lines(&mut db, store_id, reader, replace, backend, |total, n| {
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(n)
+    })
+    .with_context(|| format!("reading {}", file.display()))?;
     bar.finish_and_clear();
-    Ok(Imported { events: n, backend_id, kept_backend_id })
+    Ok(imported)
 }
 
 /// A consistent copy of a data directory's database, taken beside a running server

@@ -7,7 +7,7 @@ use crate::hooks::Hooks;
 use crate::lock::lock;
 use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::Db;
-use crate::store_admin::ExportedEvent;
+use crate::store_admin::{import_lines, ExportedEvent, ImportBackendId};
 use crate::telemetry::ACTIVE_STORES;
 use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
@@ -39,6 +39,14 @@ pub enum ShardMsg {
         store_id: Arc<str>,
         action: AdminAction,
         /// The answer as JSON text (event args stay byte for byte as they were pushed).
+        reply: oneshot::Sender<Result<String, AdminError>>,
+    },
+    /// Replace a store's log with a spooled JSON-lines file (the admin API's import).
+    Import {
+        store_id: Arc<str>,
+        file: PathBuf,
+        replace: bool,
+        backend: ImportBackendId,
         reply: oneshot::Sender<Result<String, AdminError>>,
     },
     /// Is storage writable?
@@ -105,6 +113,8 @@ pub struct ConnMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminError {
     NotFound(String),
+    /// The request's data was refused (an import that does not form a valid log).
+    Refused(String),
     Failed(String),
 }
 
@@ -213,6 +223,9 @@ impl ShardLoop {
                 }
                 ShardMsg::Admin { store_id, action, reply } => {
                     let _ = reply.send(self.admin(&store_id, action));
+                }
+                ShardMsg::Import { store_id, file, replace, backend, reply } => {
+                    let _ = reply.send(self.import(&store_id, &file, replace, backend));
                 }
                 ShardMsg::Health { reply } => {
                     let result = lock(&self.io.db).probe_write();
@@ -350,6 +363,43 @@ impl ShardLoop {
                     .to_string())
             }
         }
+    }
+
+    fn import(
+        &mut self,
+        store_id: &Arc<str>,
+        file: &std::path::Path,
+        replace: bool,
+        backend: ImportBackendId,
+    ) -> Result<String, AdminError> {
+        let reader = std::fs::File::open(file)
+            .map(std::io::BufReader::new)
+            .map_err(|e| AdminError::Failed(format!("opening the spooled import {}: {e}", file.display())))?;
+        let imported = import_lines(&mut lock(&self.io.db), store_id, reader, replace, backend, |_, _| {});
+        let imported = imported.map_err(|e| {
+            // Storage failing is the server's fault; anything else is the file's.
+            if e.downcast_ref::<rusqlite::Error>().is_some() {
+                AdminError::Failed(format!("{e:#}"))
+            } else {
+                AdminError::Refused(format!("{e:#}"))
+            }
+        })?;
+        // As after a reset: the instance caches head and backend id, and clients must re-sync.
+        self.drop_store(store_id, 1012, "store was imported");
+        self.io.tails.reset(store_id, &imported.backend_id);
+        tracing::info!(
+            store_id = &**store_id,
+            events = imported.events,
+            backend_id = imported.backend_id,
+            "store imported"
+        );
+        Ok(serde_json::json!({
+            "storeId": &**store_id,
+            "importedEvents": imported.events,
+            "backendId": imported.backend_id,
+            "keptBackendId": imported.kept_backend_id,
+        })
+        .to_string())
     }
 
     fn close(&mut self, conn: u64, store_id: &Arc<str>) {

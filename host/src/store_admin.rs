@@ -356,3 +356,52 @@ mod tests {
         }
     }
 }
+
+/// Which backend id an imported store gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportBackendId {
+    /// The export's own (its header line), so the store's clients continue without a reset; a
+    /// file without a header gets a new one.
+    FromFile,
+    /// A new one: every client of the store resets (`onBackendIdMismatch`).
+    New,
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct Imported {
+    pub events: u64,
+    pub backend_id: String,
+    /// The backend id came from the file's header.
+    pub kept_backend_id: bool,
+}
+
+/// Import JSON lines (an optional header line, then events, blank lines skipped) as the store's
+/// log, streaming: `progress` gets the header's event count (if any) and the count so far. The
+/// CLI reads a file or stdin; the admin API a spooled request body.
+pub fn import_lines(
+    db: &mut Db,
+    store_id: &str,
+    reader: impl std::io::BufRead,
+    replace: bool,
+    backend: ImportBackendId,
+    mut progress: impl FnMut(Option<u64>, u64),
+) -> Result<Imported> {
+    let mut lines = reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
+    // The header, if the first line is one (files from before it start with an event).
+    let first = lines.next().map(|(i, l)| l.map(|l| (i, l))).transpose()?;
+    let header = first.as_ref().and_then(|(_, l)| ExportHeader::parse(l));
+    let first_event = if header.is_some() { None } else { first };
+    let from_file = header.as_ref().filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id.clone());
+    let kept_backend_id = from_file.is_some();
+    let backend_id = from_file.unwrap_or_else(|| nanoid::nanoid!());
+    let total = header.as_ref().map(|h| h.events.max(0) as u64);
+    let events = first_event.into_iter().map(Ok).chain(lines.map(|(i, l)| l.map(|l| (i, l)))).map(|line| {
+        let (i, line) = line?;
+        let event: ExportedEvent =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
+        Ok((i + 1, event))
+    });
+    let n = db.import(store_id, events, replace, &backend_id, |n| progress(total, n))?;
+    Ok(Imported { events: n, backend_id, kept_backend_id })
+}

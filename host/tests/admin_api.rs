@@ -107,6 +107,7 @@ async fn every_endpoint_refuses_a_missing_or_wrong_secret() -> Result<()> {
         ("GET", format!("/admin/stores/{store}/export")),
         ("GET", format!("/admin/stores/{store}/tail")),
         ("POST", format!("/admin/stores/{store}/reset")),
+        ("POST", format!("/admin/stores/{store}/import")),
     ];
     for (method, path) in &endpoints {
         let none = call(server.addr, method, path, &[], "").await?;
@@ -385,5 +386,59 @@ async fn the_export_matches_the_cli_byte_for_byte_and_imports() -> Result<()> {
     ensure!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let round_trip = run(&copy, &["export", "big"])?;
     ensure!(round_trip.stdout == cli_export.stdout, "the admin export imports to the same store");
+    Ok(())
+}
+
+/// `POST /admin/stores/{id}/import`: what an export wrote goes back in, checked as the CLI
+/// checks it; a refused file leaves the store as it was, and an import closes the store's sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_are_checked_like_the_cli_and_close_the_stores_sockets() -> Result<()> {
+    let server = server().await?;
+    let source = store_with(&server, "adm-import-src", 250).await?;
+    let export = get(server.addr, &format!("/admin/stores/{source}/export")).await?.body;
+    let target = unique_store("adm-import-dst");
+    let path = format!("/admin/stores/{target}/import");
+
+    let ok = call(server.addr, "POST", &path, &[BEARER], &export).await?;
+    ensure!(ok.status == 200, "{}", ok.body);
+    let ok = ok.json()?;
+    ensure!(ok["importedEvents"] == 250 && ok["keptBackendId"] == true, "{ok}");
+    let page = get(server.addr, &format!("/admin/stores/{target}/events?after=249")).await?.json()?;
+    ensure!(page["events"][0]["seqNum"] == 250 && page["events"][0]["args"]["id"] == "todo-250", "{page}");
+
+    let again = call(server.addr, "POST", &path, &[BEARER], &export).await?;
+    ensure!(again.status == 400 && again.body.contains("already has 250 events"), "{} {}", again.status, again.body);
+
+    // A gap: refused, nothing changes.
+    let lines: Vec<&str> = export.lines().collect();
+    let gap = [lines[0], lines[1], lines[3]].join("\n");
+    let mut client = server.connect(&target).await?;
+    let refused = call(server.addr, "POST", &format!("{path}?replace=true"), &[BEARER], &gap).await?;
+    ensure!(refused.status == 400 && refused.body.contains("does not continue the chain"), "{}", refused.body);
+    ensure!(get(server.addr, &format!("/admin/stores/{target}")).await?.json()?["head"] == 250, "untouched");
+    let (_, ok) = client.push(&target, chain(251, 251), None).await?;
+    ensure!(is_push_ack(&ok), "the store keeps serving after a refused import: {ok}");
+
+    // replace + a new backend id: the store's sockets close so clients re-sync.
+    let replaced = call(server.addr, "POST", &format!("{path}?replace=true&backendId=new"), &[BEARER], &export).await?;
+    ensure!(replaced.status == 200 && replaced.json()?["keptBackendId"] == false, "{}", replaced.body);
+    ensure!(client.recv_close().await? == Some(1012), "the store's socket is closed for the import");
+    ensure!(get(server.addr, &format!("/admin/stores/{target}")).await?.json()?["head"] == 250, "replaced");
+
+    // A refused import into a new store leaves no store behind.
+    let ghost = unique_store("adm-import-ghost");
+    let bad = call(server.addr, "POST", &format!("/admin/stores/{ghost}/import"), &[BEARER], "{\"not\":\"an event\"}")
+        .await?;
+    ensure!(bad.status == 400 && bad.body.contains("line 1"), "{} {}", bad.status, bad.body);
+    ensure!(get(server.addr, &format!("/admin/stores/{ghost}")).await?.status == 404, "no store left behind");
+    for bad in ["replace=yes", "backendId=old"] {
+        let a = call(server.addr, "POST", &format!("{path}?{bad}"), &[BEARER], &export).await?;
+        ensure!(a.status == 400, "{bad}: {}", a.status);
+    }
+    let spooled: Vec<_> = std::fs::read_dir(&server.data_dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("import-"))
+        .collect();
+    ensure!(spooled.is_empty(), "spooled bodies are removed: {spooled:?}");
     Ok(())
 }

@@ -39,6 +39,7 @@ pub async fn ask_owner(state: &EdgeState, store_id: &Arc<str>, action: AdminActi
     let reply = ask(shard, |reply| ShardMsg::Admin { store_id: store_id.clone(), action, reply }).await?;
     reply.map_err(|e| match e {
         AdminError::NotFound(m) => EdgeError::NotFound(m),
+        AdminError::Refused(m) => EdgeError::BadRequest(m),
         AdminError::Failed(m) => EdgeError::Internal(m),
     })
 }

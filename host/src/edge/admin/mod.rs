@@ -6,7 +6,7 @@
 //!   `DELETE /admin/session`.
 //! - API (Bearer admin secret, or the console's session): `GET /admin/overview`,
 //!   `GET /admin/stores`, `GET /admin/stores/{id}`, `…/{id}/events`, `…/{id}/connections`,
-//!   `…/{id}/export`, `…/{id}/tail`, `POST …/{id}/reset`.
+//!   `…/{id}/export`, `…/{id}/tail`, `POST …/{id}/reset`, `POST …/{id}/import`.
 //! - On `POST /admin/stores/{id}`, the LiveStore admin messages `@livestore/sync-cf` defines
 //!   (`SyncMessage.AdminInfoRequest`, `SyncMessage.AdminResetRoomRequest`, secret in
 //!   `adminSecret`).
@@ -123,11 +123,15 @@ pub async fn handle(req: Request<Incoming>, state: Arc<EdgeState>) -> Result<Htt
             let id = store_id(id)?;
             stream::tail(state, id).await
         }
+        (&Method::POST, ["", "admin", "stores", id, "import"]) => {
+            let id = store_id(id)?;
+            stream::import(req, state, id).await
+        }
         (&Method::POST, ["", "admin", "stores", id, "reset"]) => {
             Ok(json_text_response(ask_owner(&state, &store_id(id)?, AdminAction::Reset).await?))
         }
         _ => Err(EdgeError::NotFound(format!(
-            "unknown admin endpoint {method} {path}: GET /admin/overview, GET /admin/stores, GET /admin/stores/{{id}}[/events|/connections|/export|/tail], POST /admin/stores/{{id}}/reset"
+            "unknown admin endpoint {method} {path}: GET /admin/overview, GET /admin/stores, GET /admin/stores/{{id}}[/events|/connections|/export|/tail], POST /admin/stores/{{id}}/reset|import"
         ))),
     }
 }

@@ -160,3 +160,79 @@ mod tests {
         assert_eq!(file_name("a\"b/c d"), "a_b_c_d.jsonl");
     }
 }
+
+/// The most an import request body may carry: it is spooled to disk first, not held in memory.
+pub const MAX_IMPORT_BYTES: u64 = 4 << 30;
+
+/// Removes the spooled file however the import ends.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `POST /admin/stores/{id}/import?replace=true&backendId=new`: a JSON-lines body (what the
+/// export and `livestore-sync export` write), checked and committed as `livestore-sync import`
+/// does. The body is written to a file in the data directory as it arrives, then the store's
+/// owner imports it in one transaction and disconnects the store's clients.
+pub async fn import(
+    req: hyper::Request<hyper::body::Incoming>,
+    state: Arc<EdgeState>,
+    store_id: Arc<str>,
+) -> Result<HttpResponse, EdgeError> {
+    use crate::shard::ShardMsg;
+    use crate::store_admin::ImportBackendId;
+    use crate::sync_params::query_param;
+    let query = req.uri().query().map(str::to_string);
+    let replace = match query_param(query.as_deref(), "replace").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(EdgeError::BadRequest(format!("replace={other:?}: expected true or false"))),
+    };
+    let backend = match query_param(query.as_deref(), "backendId").as_deref() {
+        None | Some("file") => ImportBackendId::FromFile,
+        Some("new") => ImportBackendId::New,
+        Some(other) => return Err(EdgeError::BadRequest(format!("backendId={other:?}: expected file or new"))),
+    };
+    let spool = Spool(state.config.data_dir.join(format!("import-{}.jsonl.part", nanoid::nanoid!(12))));
+    let spooling =
+        |e: std::io::Error| EdgeError::Internal(format!("spooling the import to {}: {e}", spool.0.display()));
+    let mut file = std::fs::File::create(&spool.0).map_err(spooling)?;
+    let mut body = req.into_body();
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| EdgeError::BadRequest(format!("reading the import body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        size += data.len() as u64;
+        if size > MAX_IMPORT_BYTES {
+            return Err(EdgeError::PayloadTooLarge(format!("an import may have at most {MAX_IMPORT_BYTES} bytes")));
+        }
+        // Disk writes off the async threads.
+        file = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            file.write_all(&data).map(|()| file)
+        })
+        .await
+        .map_err(|e| EdgeError::Internal(format!("spooling the import: {e}")))?
+        .map_err(spooling)?;
+    }
+    drop(file);
+    let shard = state.shards.route(&store_id);
+    let file = spool.0.clone();
+    let reply = super::super::state::ask(shard, |reply| ShardMsg::Import {
+        store_id: store_id.clone(),
+        file,
+        replace,
+        backend,
+        reply,
+    })
+    .await?;
+    let text = reply.map_err(|e| match e {
+        crate::shard::AdminError::NotFound(m) => EdgeError::NotFound(m),
+        crate::shard::AdminError::Refused(m) => EdgeError::BadRequest(m),
+        crate::shard::AdminError::Failed(m) => EdgeError::Internal(m),
+    })?;
+    Ok(super::api::json_text_response(text))
+}
