@@ -12,6 +12,7 @@ import { doSqliteStorage } from './storage-do.js'
 import { d1Storage } from './storage-d1.js'
 import { tokenMatches } from './params.js'
 import { HookRunner, hookEvent, outcomeMessage } from './hooks.js'
+import { ADMIN_HEADER, answerAdmin, d1Runner, doSqlRunner } from './admin.js'
 
 /** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
 const MAX_ATTACHMENT = 2048
@@ -188,6 +189,8 @@ export class WebSocketServer extends DurableObject {
         return new Response('evicted\n')
       })
     }
+    const admin = request.headers.get(ADMIN_HEADER)
+    if (admin !== null) return this.serial(() => this.admin(JSON.parse(decodeURIComponent(admin))))
     const info = JSON.parse(decodeURIComponent(request.headers.get('x-livestore-sync-connection') ?? 'null'))
     if (!info) return new Response('not routed by the worker\n', { status: 400 })
     this.rememberStoreId(info.storeId)
@@ -206,6 +209,18 @@ export class WebSocketServer extends DurableObject {
     })
   }
 
+  /** The per-store admin API (src/admin.js), in the store's serial order. */
+  async admin(op) {
+    const run = this.env.STORAGE === 'd1' ? d1Runner(this.env.DB) : doSqlRunner(this.ctx)
+    const conns = this.ctx.getWebSockets().map((ws) => ws.deserializeAttachment()).filter(Boolean)
+    return answerAdmin(op, run, conns, () => {
+      // The component caches head and backend id: drop it, and send the store's clients to
+      // reconnect; finding a new backend id, they re-sync.
+      for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1012, 'store was reset')
+      this.evict()
+    })
+  }
+
   async accept(info) {
     let handler
     try {
@@ -218,7 +233,7 @@ export class WebSocketServer extends DurableObject {
     const [client, server] = Object.values(pair)
     const conn = String(this.nextConn++)
     const { storeId, ...rest } = info
-    const att = { conn, ...rest, state: null }
+    const att = { conn, ...rest, connectedAt: Date.now(), state: null }
     this.ctx.acceptWebSocket(server)
     saveAttachment(server, att)
     this.conns.set(conn, { ws: server, att })

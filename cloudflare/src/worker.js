@@ -5,6 +5,7 @@ import { bearerToken, payloadToken, storeIdError, syncParams, tokenMatches } fro
 import { GUEST_SHA256 } from '../gen/meta.js'
 import { HookRunner, outcomeMessage } from './hooks.js'
 import { corsPolicy, preflight, refuseOrigin, withCors } from './cors.js'
+import { routeAdmin } from './admin.js'
 
 let hooks = null
 /** `STORE_ID_PATTERN` (a stricter rule for connecting clients), compiled once. */
@@ -48,6 +49,9 @@ async function route(request, env) {
     // A misconfiguration, not a client error: say how to fix it instead of failing inside the object.
     return text(500, 'STORAGE is "d1" but no D1 database is bound as DB: run with --env d1 (wrangler.toml [env.d1])\n')
   }
+  if (!params.transport && (url.pathname === '/admin' || url.pathname.startsWith('/admin/'))) {
+    return routeAdmin(request, env, url, (id) => storeIdError({ ok: id }, null))
+  }
   if (params.unknownTransport !== null) {
     return text(400, `Unknown transport ${JSON.stringify(params.unknownTransport)}: use transport=ws or transport=http (none for the simple protocol)\n`)
   }
@@ -88,6 +92,8 @@ async function route(request, env) {
   const forward = (env.FORWARD_HEADERS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
   const info = {
     storeId: params.storeId,
+    // What the admin API shows about a connection.
+    peer: request.headers.get('cf-connecting-ip') ?? request.headers.get('x-real-ip') ?? undefined,
     protocol,
     authenticated,
     clientId: params.clientId,

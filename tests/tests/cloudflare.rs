@@ -415,3 +415,88 @@ fn wrangler_toml_sets_the_cpu_limit_explicitly() -> Result<()> {
     ensure!(deploy.contains(&format!("\"cpu_ms = {ms}\"")), "deploy.mjs names another limit than wrangler.toml's {ms}");
     Ok(())
 }
+
+async fn admin_call(w: &Wrangler, method: &str, path: &str, secret: Option<&str>) -> Result<(u16, String)> {
+    let auth = secret.map(|s| format!("Authorization: Bearer {s}\r\n")).unwrap_or_default();
+    let (status, raw) = http_request(
+        w.addr,
+        &format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"),
+    )
+    .await?;
+    Ok((status, raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+/// The per-store admin API on the worker, in the native shapes: info, event pages (args byte for
+/// byte), connections, and a reset that closes the store's sockets; what needs every store or a
+/// stream is refused with the reason; no ADMIN_SECRET, no admin API.
+async fn admin_api_on(storage: &str) -> Result<()> {
+    use livestore_sync_tests::{event, is_push_ack};
+    let _turn = WRANGLER_LOCK.lock().await;
+    let tmp = tempfile::tempdir()?;
+    let w = worker_with(tmp.path(), storage, None, &[("ADMIN_SECRET", "cf-admin-s3cret")]).await?;
+    let secret = Some("cf-admin-s3cret");
+    let store = unique_store("cf-admin");
+    let mut c = connect(&w, &store).await?;
+    let mut first = event(1, 0);
+    first["args"] = json!({ "id": "big", "n": 9007199254740993u64 });
+    let (_, ok) = c.push(&store, vec![first], None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let (_, ok) = c.push(&store, chain(2, 3), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+
+    let info_path = format!("/admin/stores/{store}");
+    ensure!(admin_call(&w, "GET", &info_path, None).await?.0 == 401, "no secret");
+    ensure!(admin_call(&w, "GET", &info_path, Some("wrong")).await?.0 == 401, "wrong secret");
+    let (status, body) = admin_call(&w, "GET", &info_path, secret).await?;
+    ensure!(status == 200, "{status} {body}");
+    let info: Value = serde_json::from_str(&body)?;
+    ensure!(info["head"] == 3 && info["eventCount"] == 3 && info["storeId"] == store.as_str(), "{info}");
+
+    let (status, body) = admin_call(&w, "GET", &format!("{info_path}/events?limit=2"), secret).await?;
+    ensure!(status == 200, "{status} {body}");
+    ensure!(body.contains("9007199254740993"), "args byte for byte: {body}");
+    let page: Value = serde_json::from_str(&body)?;
+    ensure!(page["events"].as_array().map(Vec::len) == Some(2) && page["next"] == 2, "{page}");
+    let (_, body) = admin_call(&w, "GET", &format!("{info_path}/events?after=2"), secret).await?;
+    let page: Value = serde_json::from_str(&body)?;
+    ensure!(page["events"][0]["seqNum"] == 3 && page["next"].is_null(), "{page}");
+    ensure!(admin_call(&w, "GET", &format!("{info_path}/events?limit=0"), secret).await?.0 == 400, "limit range");
+
+    let (status, body) = admin_call(&w, "GET", &format!("{info_path}/connections"), secret).await?;
+    let conns: Value = serde_json::from_str(&body).with_context(|| format!("{status} {body}"))?;
+    let list = conns["connections"].as_array().context("connections")?;
+    ensure!(list.len() == 1 && list[0]["protocol"] == "livestore" && list[0]["connectedAt"].is_number(), "{conns}");
+
+    for refused in ["/admin/stores", "/admin/overview", &format!("{info_path}/export"), &format!("{info_path}/tail")] {
+        let (status, body) = admin_call(&w, "GET", refused, secret).await?;
+        ensure!(status == 404 && body.contains("not available on Cloudflare"), "{refused}: {status} {body}");
+    }
+    ensure!(admin_call(&w, "GET", "/admin/stores/nothing-here", secret).await?.0 == 404, "unknown store");
+
+    let (status, body) = admin_call(&w, "POST", &format!("{info_path}/reset"), secret).await?;
+    ensure!(status == 200, "{status} {body}");
+    let reset: Value = serde_json::from_str(&body)?;
+    ensure!(reset["removedEvents"] == 3, "{reset}");
+    ensure!(c.recv_close().await? == Some(1012), "the store's socket is closed for the reset");
+    let info: Value = serde_json::from_str(&admin_call(&w, "GET", &info_path, secret).await?.1)?;
+    ensure!(info["head"] == 0 && info["backendId"] == reset["backendId"], "{info}");
+    let mut again = connect(&w, &store).await?;
+    let (_, ok) = again.push(&store, chain(1, 1), None).await?;
+    ensure!(is_push_ack(&ok), "the reset store starts over from 1: {ok}");
+    drop(w);
+
+    let open = worker(&tmp.path().join("no-admin"), storage, None).await?;
+    let (status, body) = admin_call(&open, "GET", &info_path, secret).await?;
+    ensure!(status == 404 && body.contains("ADMIN_SECRET"), "{status} {body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_answers_the_per_store_admin_api_on_do_sqlite() -> Result<()> {
+    admin_api_on("do-sqlite").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_answers_the_per_store_admin_api_on_d1() -> Result<()> {
+    admin_api_on("d1").await
+}
