@@ -151,6 +151,7 @@ export async function answerAdmin(op, run, conns, afterReset) {
           transport: 'ws',
           peer: att.peer ?? null,
           connectedAt: att.connectedAt ?? null,
+          openPulls: att.openPulls ?? null,
         })),
       })
     case 'reset': {

@@ -212,7 +212,23 @@ export class WebSocketServer extends DurableObject {
   /** The per-store admin API (src/admin.js), in the store's serial order. */
   async admin(op) {
     const run = this.env.STORAGE === 'd1' ? d1Runner(this.env.DB) : doSqlRunner(this.ctx)
-    const conns = this.ctx.getWebSockets().map((ws) => ws.deserializeAttachment()).filter(Boolean)
+    let conns = []
+    if (op.action === 'connections') {
+      // The component counts each connection's pulls: wake it (resuming the sockets) to ask.
+      let handler = null
+      try {
+        handler = await this.component()
+      } catch (e) {
+        this.fail(e)
+      }
+      conns = this.ctx.getWebSockets().map((ws) => ws.deserializeAttachment()).filter(Boolean).map((att) => {
+        let openPulls = null
+        try {
+          openPulls = handler?.openPulls(BigInt(att.conn)) ?? null
+        } catch {}
+        return { ...att, openPulls }
+      })
+    }
     return answerAdmin(op, run, conns, () => {
       // The component caches head and backend id: drop it, and send the store's clients to
       // reconnect; finding a new backend id, they re-sync.

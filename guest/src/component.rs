@@ -205,6 +205,10 @@ impl Guest for Component {
         })
     }
 
+    fn open_pulls(conn: u64) -> Option<u32> {
+        STORE.with_borrow(|store| store.as_ref().and_then(|sync| sync.open_pulls(conn)))
+    }
+
     fn http_request(store_id: String, body: String) -> String {
         match with_store(&store_id, |sync| sync.http_request(&mut WitHost, &body)) {
             Ok(response) => response,

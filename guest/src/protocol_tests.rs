@@ -284,11 +284,15 @@ fn a_connection_runs_a_bounded_number_of_pulls() {
         w.send(1, pull(&format!("p{i}"), None, true));
     }
     assert_eq!(w.to(1).len(), crate::pull::MAX_PULLS_PER_CONNECTION);
+    let max = u32::try_from(crate::pull::MAX_PULLS_PER_CONNECTION).expect("small");
+    assert_eq!(w.sync.open_pulls(1), Some(max), "the admin API's count");
+    assert_eq!(w.sync.open_pulls(2), None, "an unknown connection");
     w.send(1, pull("one-too-many", None, true));
     let refused = w.to(1);
     assert_eq!(error(&refused[0])["cause"]["name"], "TooManyPullsError", "{}", refused[0]);
     // Interrupting one frees a place.
     w.send(1, json!({ "_tag": "Interrupt", "requestId": "p0" }));
+    assert_eq!(w.sync.open_pulls(1), Some(max - 1), "an interrupted pull is not counted");
     w.send(1, pull("again", None, true));
     let frames = w.to(1);
     assert_eq!(frames[1]["_tag"], "Chunk", "{}", frames[1]);

@@ -37,6 +37,11 @@ impl StoreSync {
         self.core.conns.remove(&conn);
     }
 
+    /// Pull streams `conn` has open (catching up or live): what the admin API shows.
+    pub fn open_pulls(&self, conn: u64) -> Option<u32> {
+        self.core.conns.get(&conn).map(|c| u32::try_from(c.pulls.len()).unwrap_or(u32::MAX))
+    }
+
     /// Handle one text frame from `conn`.
     pub fn frame(&mut self, host: &mut dyn Host, conn: u64, text: &str) {
         match self.core.conns.get(&conn).map(|c| c.protocol) {

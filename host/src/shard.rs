@@ -333,21 +333,19 @@ impl ShardLoop {
                 serde_json::to_string(&page).map_err(|e| failed(e.into()))
             }
             AdminAction::Connections => {
-                let conns: Vec<serde_json::Value> = self
-                    .stores
-                    .get(store_id)
-                    .map(|s| {
-                        let mut list: Vec<_> = s.conns.iter().collect();
-                        list.sort_by_key(|(id, _)| **id);
-                        list.into_iter()
-                            .filter_map(|(id, meta)| {
-                                let mut v = serde_json::to_value(meta).ok()?;
-                                v["conn"] = serde_json::json!(id);
-                                Some(v)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let mut conns = Vec::new();
+                if let Some(store) = self.stores.get_mut(store_id) {
+                    let mut ids: Vec<u64> = store.conns.keys().copied().collect();
+                    ids.sort_unstable();
+                    for id in ids {
+                        let Some(meta) = store.conns.get(&id) else { continue };
+                        let Ok(mut v) = serde_json::to_value(meta) else { continue };
+                        v["conn"] = serde_json::json!(id);
+                        // A trap here is the component's bug; the count is just left out.
+                        v["openPulls"] = serde_json::json!(store.instance.open_pulls(id).ok().flatten());
+                        conns.push(v);
+                    }
+                }
                 Ok(serde_json::json!({ "storeId": &**store_id, "connections": conns }).to_string())
             }
             AdminAction::Reset => {

@@ -205,6 +205,10 @@ async fn connections_show_who_is_connected() -> Result<()> {
     let mut live = server.connect(&store).await?;
     let (_, ok) = live.push(&store, chain(2, 2), None).await?;
     ensure!(is_push_ack(&ok), "{ok}");
+    let id = live.id();
+    live.send(&livestore_sync_tests::pull_request(&id, &store, None, true)).await?;
+    let chunk = live.recv_for(&id).await?;
+    ensure!(chunk["_tag"] == "Chunk", "{chunk}");
     let simple = WsClient::connect(&format!("{}/websocket?storeId={store}&clientId=alice", server.ws_base())).await?;
     let list = |v: &Value| v["connections"].as_array().cloned().unwrap_or_default();
     let mut conns = Vec::new();
@@ -218,7 +222,9 @@ async fn connections_show_who_is_connected() -> Result<()> {
     ensure!(conns.len() == 2, "{conns:?}");
     let alice = conns.iter().find(|c| c["clientId"] == "alice").context("the simple client")?;
     ensure!(alice["protocol"] == "simple" && alice["transport"] == "ws" && alice["peer"] == "127.0.0.1", "{alice}");
-    ensure!(conns.iter().any(|c| c["protocol"] == "livestore"), "{conns:?}");
+    ensure!(alice["openPulls"] == 0, "{alice}");
+    let livestore = conns.iter().find(|c| c["protocol"] == "livestore").context("the LiveStore client")?;
+    ensure!(livestore["openPulls"] == 1, "the component counts the live pull: {livestore}");
     ensure!(conns.iter().all(|c| c["connectedAt"].as_u64().is_some_and(|t| t + 1000 >= started)), "{conns:?}");
     drop(simple);
     let mut left = conns.len();

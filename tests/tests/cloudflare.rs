@@ -462,10 +462,12 @@ async fn admin_api_on(storage: &str) -> Result<()> {
     ensure!(page["events"][0]["seqNum"] == 3 && page["next"].is_null(), "{page}");
     ensure!(admin_call(&w, "GET", &format!("{info_path}/events?limit=0"), secret).await?.0 == 400, "limit range");
 
+    let (id, _, _) = live_pull(&mut c, &store, None).await?;
     let (status, body) = admin_call(&w, "GET", &format!("{info_path}/connections"), secret).await?;
     let conns: Value = serde_json::from_str(&body).with_context(|| format!("{status} {body}"))?;
     let list = conns["connections"].as_array().context("connections")?;
     ensure!(list.len() == 1 && list[0]["protocol"] == "livestore" && list[0]["connectedAt"].is_number(), "{conns}");
+    ensure!(list[0]["openPulls"] == 1, "the component counts the live pull ({id}): {conns}");
 
     for refused in ["/admin/stores", "/admin/overview", &format!("{info_path}/export"), &format!("{info_path}/tail")] {
         let (status, body) = admin_call(&w, "GET", refused, secret).await?;

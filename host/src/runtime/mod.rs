@@ -134,6 +134,11 @@ impl StoreInstance {
             .map_err(anyhow::Error::from)
     }
 
+    /// Pull streams the connection has open, as the component counts them.
+    pub fn open_pulls(&mut self, conn: u64) -> Result<Option<u32>> {
+        self.bindings.livestore_sync_handler().call_open_pulls(&mut self.store, conn).map_err(anyhow::Error::from)
+    }
+
     pub fn closed(&mut self, conn: u64) -> Result<()> {
         self.store.data_mut().hook_contexts.remove(&conn);
         self.bindings.livestore_sync_handler().call_closed(&mut self.store, conn).map_err(anyhow::Error::from)
