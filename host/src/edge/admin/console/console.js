@@ -220,10 +220,10 @@ const EVENT_COLUMNS = ['seqNum', 'parent', 'name', 'client', 'created', 'args']
 const eventRow = (e) => row(EVENT_COLUMNS, [e.seqNum, e.parentSeqNum, e.name, e.clientId, e.createdAt, h('pre', {}, prettyArgs(e.args))])
 const eventTable = (events, id) => table(id, EVENT_COLUMNS, h('tbody', {}, events.map(eventRow)))
 
-const CONNECTION_COLUMNS = ['client', 'protocol', 'transport', 'peer', 'connected since']
+const CONNECTION_COLUMNS = ['client', 'protocol', 'transport', 'open pulls', 'peer', 'connected since']
 function connectionList(conns) {
   if (!conns.connections.length) return h('p', { class: 'muted', id: 'connections' }, 'No client is connected.')
-  const el = table('connections', CONNECTION_COLUMNS, conns.connections.map((c) => [c.clientId ?? '—', c.protocol, c.transport, c.peer, fmtTime(c.connectedAt)]))
+  const el = table('connections', CONNECTION_COLUMNS, conns.connections.map((c) => [c.clientId ?? '—', c.protocol, c.transport, c.openPulls ?? '—', c.peer ?? '—', fmtTime(c.connectedAt)]))
   return el
 }
 
