@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One sample every 5 s, 5 minutes of them.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-const SAMPLES: usize = 60;
+pub const SAMPLES: usize = 60;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -106,6 +106,16 @@ fn decode_payload(once_decoded: &str) -> Result<Value, String> {
     serde_json::from_str(once_decoded).map_err(|_| once_decoded.to_string())
 }
 
+/// One query parameter, percent-decoded (`None` when absent or not UTF-8): the admin API's
+/// `?after=…&limit=…`.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(key, _)| decode_component(key).as_deref() == Ok(name))
+        .and_then(|(_, value)| decode_component(value).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,14 +151,14 @@ mod tests {
         let long = format!("storeId={}", "a".repeat(1025));
         assert_eq!(id(&long), Err(StoreIdError::TooLong { bytes: 1025 }));
     }
-}
 
-/// One query parameter, percent-decoded (`None` when absent or not UTF-8): the admin API's
-/// `?after=…&limit=…`.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .find(|(key, _)| decode_component(key).as_deref() == Ok(name))
-        .and_then(|(_, value)| decode_component(value).ok())
+    #[test]
+    fn one_query_parameter_is_found_and_decoded() {
+        assert_eq!(query_param(Some("a=1&after=5&x=%C3%A9+b"), "after").as_deref(), Some("5"));
+        assert_eq!(query_param(Some("a=1&after=5&x=%C3%A9+b"), "x").as_deref(), Some("é b"));
+        assert_eq!(query_param(Some("flag&a=1"), "flag").as_deref(), Some(""));
+        assert_eq!(query_param(Some("a=%FF"), "a"), None, "not UTF-8");
+        assert_eq!(query_param(Some("a=1"), "b"), None);
+        assert_eq!(query_param(None, "a"), None);
+    }
 }

@@ -99,7 +99,6 @@ async fn an_operator_signs_in_watches_a_store_and_resets_it_in_a_real_browser() 
     ensure!(cookie_visible == "", "the session cookie is HttpOnly: {cookie_visible}");
     let overview = b.eval("document.querySelector('#view').innerText").await?.to_string();
     ensure!(overview.contains(env!("CARGO_PKG_VERSION")) && overview.contains("Events pushed"), "{overview}");
-    b.screenshot(&shots.join("overview-1280.png"), true).await?;
 
     // The stores table, then the store the app pushed to.
     b.eval("location.hash = '#/stores'").await?;
@@ -173,6 +172,18 @@ async fn an_operator_signs_in_watches_a_store_and_resets_it_in_a_real_browser() 
     ensure!(client.recv_close().await? == Some(1012), "the store's client is disconnected by the reset");
     let info = admin_get(&server, &format!("/admin/stores/{STORE}")).await?;
     ensure!(info["head"] == 0 && info["backendId"] != backend.as_str(), "{info}");
+    // Back to the overview: by now its activity chart has samples (one every 5 s).
+    b.viewport(1280, 900, false).await?;
+    b.eval("location.hash = '#/'").await?;
+    b.wait_for(
+        "(ps => ps.length === 2 && ps.every(p => p.getAttribute('points').includes(' ')))([...document.querySelectorAll('.chart svg polyline')])",
+        "the activity chart with two samples",
+        Duration::from_secs(30),
+    )
+    .await?;
+    b.screenshot(&shots.join("overview-1280.png"), true).await?;
+    let lines = b.eval("document.querySelectorAll('.chart svg polyline').length").await?;
+    ensure!(lines == 2, "a line for pushes and one for events: {lines}");
     for shot in ["overview-1280.png", "store-1280.png", "store-390.png"] {
         println!("screenshot: {}", shots.join(shot).display());
     }

@@ -74,6 +74,7 @@ pub fn overview(state: &EdgeState) -> HttpResponse {
         "hookFailures": metric_sum(&metrics, telemetry::HOOK_FAILURES),
         "refusedConnections": metric_sum(&metrics, telemetry::CONNECTIONS_REFUSED),
         "sampleSeconds": crate::activity::SAMPLE_EVERY.as_secs(),
+        "sampleSlots": crate::activity::SAMPLES,
         "activity": state.activity.samples(),
     }))
 }

@@ -150,17 +150,6 @@ pub async fn tail(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRespo
     Ok(res)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::file_name;
-
-    #[test]
-    fn download_names_keep_only_safe_characters() {
-        assert_eq!(file_name("my-store_1.a"), "my-store_1.a.jsonl");
-        assert_eq!(file_name("a\"b/c d"), "a_b_c_d.jsonl");
-    }
-}
-
 /// The most an import request body may carry: it is spooled to disk first, not held in memory.
 pub const MAX_IMPORT_BYTES: u64 = 4 << 30;
 
@@ -235,4 +224,15 @@ pub async fn import(
         crate::shard::AdminError::Failed(m) => EdgeError::Internal(m),
     })?;
     Ok(super::api::json_text_response(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn download_names_keep_only_safe_characters() {
+        assert_eq!(file_name("my-store_1.a"), "my-store_1.a.jsonl");
+        assert_eq!(file_name("a\"b/c d"), "a_b_c_d.jsonl");
+    }
 }

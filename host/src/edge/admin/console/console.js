@@ -116,27 +116,32 @@ function svg(tag, attrs = {}) {
   return el
 }
 
-function chart(samples, sampleSeconds) {
-  const w = 600, hgt = 150, pad = 4
+/** Pushes/s and events/s over the sampled window (5 minutes), newest at the right edge. */
+function chart(samples, sampleSeconds, slots) {
+  const w = 600, hgt = 150, pad = 6
   const max = Math.max(1, ...samples.map((s) => Math.max(s.pushesPerSecond, s.eventsPerSecond)))
-  const x = (i) => (samples.length < 2 ? w : pad + (i * (w - 2 * pad)) / (samples.length - 1))
+  const step = (w - 2 * pad) / Math.max(1, slots - 1)
+  const x = (i) => w - pad - (samples.length - 1 - i) * step
   const y = (v) => hgt - pad - (v / max) * (hgt - 2 * pad)
   const last = samples.at(-1)
   const plot = svg('svg', {
     viewBox: `0 0 ${w} ${hgt}`,
     preserveAspectRatio: 'none',
     role: 'img',
-    'aria-label': `Last ${samples.length * sampleSeconds} s: now ${last.pushesPerSecond} pushes/s, ${last.eventsPerSecond} events/s`,
+    'aria-label': `Now ${last.pushesPerSecond} pushes/s and ${last.eventsPerSecond} events/s; peak ${max} per second`,
   })
+  for (const v of [0, max / 2, max]) plot.append(svg('line', { x1: pad, x2: w - pad, y1: y(v), y2: y(v), class: 'grid' }))
   for (const [key, cls] of [['eventsPerSecond', 'events'], ['pushesPerSecond', 'pushes']]) {
     const points = samples.map((s, i) => `${x(i)},${y(s[key])}`).join(' ')
     plot.append(svg('polyline', { fill: 'none', stroke: 'currentColor', 'stroke-width': 2, class: cls, points }))
   }
+  const span = slots * sampleSeconds
   return h(
     'div',
     { class: 'chart' },
-    h('div', { class: 'legend' }, h('span', { class: 'pushes' }, '■ pushes/s'), h('span', { class: 'events' }, '■ events/s'), h('span', { class: 'muted' }, `peak ${fmtNumber(max)} per second, last ${Math.round((samples.length * sampleSeconds) / 60)} min`)),
+    h('div', { class: 'legend' }, h('span', { class: 'pushes' }, `■ pushes/s (now ${fmtNumber(last.pushesPerSecond)})`), h('span', { class: 'events' }, `■ events/s (now ${fmtNumber(last.eventsPerSecond)})`), h('span', { class: 'muted' }, `top line: ${fmtNumber(max)} per second`)),
     plot,
+    h('div', { class: 'axis muted' }, h('span', {}, `${span >= 60 ? `${Math.round(span / 60)} min` : `${span} s`} ago`), h('span', {}, 'now')),
   )
 }
 
@@ -149,7 +154,7 @@ async function overview() {
       'div',
       { class: 'cards' },
       card('Version', o.version),
-      card('Component', o.component.slice(0, 12), `sha256 ${o.component}`),
+      card('Component', o.component.slice(0, 10), `sha256 ${o.component}`),
       card('Uptime', fmtUptime(o.uptimeSeconds)),
       card('Connections', fmtNumber(o.connections)),
       card('Open stores', fmtNumber(o.openStores)),
@@ -159,7 +164,7 @@ async function overview() {
       card('Refused connections', fmtNumber(o.refusedConnections)),
     ),
     h('h2', {}, 'Activity'),
-    o.activity.length ? chart(o.activity, o.sampleSeconds) : h('p', { class: 'muted' }, `The chart fills in over the first minutes (one sample every ${o.sampleSeconds} s).`),
+    o.activity.length ? chart(o.activity, o.sampleSeconds, o.sampleSlots) : h('p', { class: 'muted' }, `The chart fills in over the first minutes (one sample every ${o.sampleSeconds} s).`),
   )
 }
 
