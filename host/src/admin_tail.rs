@@ -60,18 +60,7 @@ impl TailHub {
 mod tests {
     use super::*;
 
-    fn row(seq: i64) -> Row {
-        Row {
-            seq_num: seq,
-            parent_seq_num: seq - 1,
-            name: "todoCreated-v1".into(),
-            args: Some(r#"{"id":"t"}"#.into()),
-            created_at: "2026-11-28T12:00:00.000Z".into(),
-            client_id: "c".into(),
-            session_id: "s".into(),
-            event_id: None,
-        }
-    }
+    use crate::storage::test_row as row;
 
     #[test]
     fn followers_get_each_batch_of_their_store_only() {

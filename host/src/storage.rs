@@ -296,21 +296,27 @@ pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, table: &str, store_id:
     Ok(())
 }
 
+/// A row for unit tests: seqNum `seq` after `seq - 1`, args `{"id":"t"}`.
+#[cfg(test)]
+pub(crate) fn test_row(seq: i64) -> Row {
+    Row {
+        seq_num: seq,
+        parent_seq_num: seq - 1,
+        name: "e".into(),
+        args: Some(r#"{"id":"t"}"#.into()),
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        client_id: "c".into(),
+        session_id: "s".into(),
+        event_id: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn row(seq: i64) -> Row {
-        Row {
-            seq_num: seq,
-            parent_seq_num: seq - 1,
-            name: "e".into(),
-            args: Some("{}".into()),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            client_id: "c".into(),
-            session_id: "s".into(),
-            event_id: None,
-        }
+        test_row(seq)
     }
 
     #[test]
