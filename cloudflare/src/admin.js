@@ -4,16 +4,17 @@
 // (export, import, live tail) is native only: a Durable Object knows only its own store.
 import * as Q from './sql.js'
 
-export const ADMIN_HEADER = 'x-livestore-sync-admin'
 export const EVENTS_PAGE = 100
 export const EVENTS_PAGE_MAX = 1000
 const MAX_SEQ_NUM = 2 ** 53 - 1
 
-const json = (status, body) => new Response(typeof body === 'string' ? body : JSON.stringify(body), {
+const json = (status, body) => new Response(body, {
   status,
   headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
 })
 const text = (status, body) => new Response(`${body}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+/** What the object's `admin` RPC returns: a status and the JSON (200) or error text. */
+const answer = (status, body) => ({ status, body: typeof body === 'string' ? body : JSON.stringify(body) })
 
 /** A whole-number query parameter within [min, max], `fallback` when absent; or an error text. */
 function number(url, name, fallback, min, max) {
@@ -42,8 +43,8 @@ export async function routeAdmin(request, env, url, storeIdError) {
   if (action === null) {
     return text(404, `${request.method} ${url.pathname} is not available on Cloudflare: this worker answers GET /admin/stores/{id}[/events|/connections] and POST /admin/stores/{id}/reset (the store list, overview, export, import, live tail and console need the native server)`)
   }
-  const auth = request.headers.get('authorization') ?? ''
-  const presented = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '') : undefined
+  const auth = (request.headers.get('authorization') ?? '').trim()
+  const presented = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : undefined
   if (presented === undefined || !(await secretMatches(presented, env.ADMIN_SECRET))) {
     return text(401, 'admin endpoints need Authorization: Bearer <admin secret>')
   }
@@ -63,8 +64,11 @@ export async function routeAdmin(request, env, url, storeIdError) {
     if (error) return text(400, error)
     Object.assign(op, { after: after.value, limit: limit.value })
   }
+  // A Durable Object RPC call, which only this Worker can make (a header on a forwarded
+  // request could be sent by any client).
   const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(storeId))
-  return stub.fetch(new Request('https://admin.invalid/', { method: 'POST', headers: { [ADMIN_HEADER]: encodeURIComponent(JSON.stringify(op)) } }))
+  const { status, body } = await stub.admin(op)
+  return status === 200 ? json(200, body) : text(status, body)
 }
 
 /** Constant-time comparison of SHA-256 digests, as natively. */
@@ -120,12 +124,12 @@ const eventJson = (r) =>
  */
 export async function answerAdmin(op, run, conns, afterReset) {
   const store = await storeRow(run, op.storeId)
-  if (store === null) return text(404, `store ${JSON.stringify(op.storeId)} does not exist`)
+  if (store === null) return answer(404, `store ${JSON.stringify(op.storeId)} does not exist`)
   const head = Number(store.currentHead)
   switch (op.action) {
     case 'info': {
       const [{ n }] = await run.all(`SELECT COUNT(*) AS n FROM ${store.table}`)
-      return json(200, {
+      return answer(200, {
         storeId: op.storeId,
         table: store.tableName,
         head,
@@ -139,10 +143,10 @@ export async function answerAdmin(op, run, conns, afterReset) {
       const rows = await run.all(Q.readAfter(store.table), op.storeId, op.after, op.limit)
       const next = rows.length === op.limit ? Number(rows[rows.length - 1].seqNum) : null
       const events = rows.map(eventJson).join(',')
-      return json(200, `{"storeId":${JSON.stringify(op.storeId)},"head":${head},"after":${op.after},"next":${next},"events":[${events}]}`)
+      return answer(200, `{"storeId":${JSON.stringify(op.storeId)},"head":${head},"after":${op.after},"next":${next},"events":[${events}]}`)
     }
     case 'connections':
-      return json(200, {
+      return answer(200, {
         storeId: op.storeId,
         connections: conns.map((att) => ({
           conn: Number(att.conn),
@@ -161,12 +165,13 @@ export async function answerAdmin(op, run, conns, afterReset) {
         [`DELETE FROM ${store.table}`],
         ['DELETE FROM livestore_sync_event_ids WHERE storeId = ?', op.storeId],
         ['UPDATE context_7 SET currentHead = 0, backendId = ? WHERE storeId = ?', backendId, op.storeId],
-        ['UPDATE livestore_sync_stores SET totalEvents = 0, lastSyncAt = NULL WHERE storeId = ?', op.storeId],
+        // lastSyncAt stays, as natively: the store was last synced then.
+        ['UPDATE livestore_sync_stores SET totalEvents = 0 WHERE storeId = ?', op.storeId],
       ])
       afterReset()
-      return json(200, { storeId: op.storeId, removedEvents: Number(n), backendId })
+      return answer(200, { storeId: op.storeId, removedEvents: Number(n), backendId })
     }
     default:
-      return text(400, `unknown admin action ${JSON.stringify(op.action)}`)
+      return answer(400, `unknown admin action ${JSON.stringify(op.action)}`)
   }
 }

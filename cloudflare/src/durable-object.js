@@ -12,7 +12,7 @@ import { doSqliteStorage } from './storage-do.js'
 import { d1Storage } from './storage-d1.js'
 import { tokenMatches } from './params.js'
 import { HookRunner, hookEvent, outcomeMessage } from './hooks.js'
-import { ADMIN_HEADER, answerAdmin, d1Runner, doSqlRunner } from './admin.js'
+import { answerAdmin, d1Runner, doSqlRunner } from './admin.js'
 
 /** A WebSocket attachment may hold at most 2 KiB; the payload and headers are dropped first. */
 const MAX_ATTACHMENT = 2048
@@ -183,14 +183,6 @@ export class WebSocketServer extends DurableObject {
   }
 
   async fetch(request) {
-    if (request.headers.get('x-livestore-sync-test') === 'evict') {
-      return this.serial(() => {
-        this.evict()
-        return new Response('evicted\n')
-      })
-    }
-    const admin = request.headers.get(ADMIN_HEADER)
-    if (admin !== null) return this.serial(() => this.admin(JSON.parse(decodeURIComponent(admin))))
     const info = JSON.parse(decodeURIComponent(request.headers.get('x-livestore-sync-connection') ?? 'null'))
     if (!info) return new Response('not routed by the worker\n', { status: 400 })
     this.rememberStoreId(info.storeId)
@@ -209,8 +201,19 @@ export class WebSocketServer extends DurableObject {
     })
   }
 
-  /** The per-store admin API (src/admin.js), in the store's serial order. */
+  /** Tests only (the Worker calls it for `/__test/evict` when LIVESTORE_SYNC_TEST_ROUTES is set). */
+  async evictForTest() {
+    return this.serial(() => this.evict())
+  }
+
+  /** The per-store admin API (src/admin.js), an RPC only the Worker calls, in the store's serial order. */
   async admin(op) {
+    return this.serial(() => this.adminNow(op))
+  }
+
+  async adminNow(op) {
+    const known = this.knownStoreId()
+    if (known !== undefined && known !== op.storeId) return { status: 400, body: `this object serves another store than ${JSON.stringify(op.storeId)}` }
     const run = this.env.STORAGE === 'd1' ? d1Runner(this.env.DB) : doSqlRunner(this.ctx)
     let conns = []
     if (op.action === 'connections') {

@@ -43,7 +43,8 @@ async function route(request, env) {
     // Tests only: make the store's object drop its in-memory state as a hibernation
     // eviction does, while its sockets stay open.
     const stub = env.WEBSOCKET_SERVER.get(env.WEBSOCKET_SERVER.idFromName(params.storeId))
-    return stub.fetch(new Request(request.url, { method: 'POST', headers: { 'x-livestore-sync-test': 'evict' } }))
+    await stub.evictForTest()
+    return text(200, 'evicted\n')
   }
   if (env.STORAGE === 'd1' && !env.DB) {
     // A misconfiguration, not a client error: say how to fix it instead of failing inside the object.

@@ -69,6 +69,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let data_lock = DataDirLock::acquire(&config.data_dir, "serve")
         .map_err(|e| anyhow::anyhow!("{e:#}; one server per data directory"))?;
+    remove_stale_import_spools(&config.data_dir);
     let cache_dir = config.data_dir.join("cache");
     let rt = tokio::task::spawn_blocking(move || runtime(cache_dir)).await??;
     let shard_count = if config.shards == 0 {
@@ -107,6 +108,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     }
     let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
     Ok(RunningServer { local_addr, _data_lock: data_lock, shutdown: shutdown_tx, task })
+}
+
+/// Import bodies a previous run was spooling when it died (`edge/admin/stream.rs`): nothing
+/// reads them any more.
+fn remove_stale_import_spools(data_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("import-") && name.ends_with(".jsonl.part") {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = name, error = %e, "could not remove a stale import spool");
+            }
+        }
+    }
 }
 
 /// The console's activity chart: a sample of the counters every few seconds until shutdown.

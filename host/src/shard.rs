@@ -89,6 +89,8 @@ pub enum AdminAction {
 struct EventPage<'a> {
     store_id: &'a str,
     head: i64,
+    /// An export reading page after page notices a reset in between.
+    backend_id: &'a str,
     after: i64,
     /// The `after` of the next page; none when this one is not full.
     next: Option<i64>,
@@ -329,7 +331,7 @@ impl ShardLoop {
                     .map_err(failed)?;
                 // A full page may have more after it.
                 let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.seq_num)).flatten();
-                let page = EventPage { store_id, head: info.head, after, next, events };
+                let page = EventPage { store_id, head: info.head, backend_id: &info.backend_id, after, next, events };
                 serde_json::to_string(&page).map_err(|e| failed(e.into()))
             }
             AdminAction::Connections => {

@@ -209,8 +209,22 @@ impl Db {
         backend_id: &str,
         progress: impl FnMut(u64),
     ) -> Result<u64> {
+        self.import_checked(store_id, events, replace, backend_id, progress, |_| Ok(()))
+    }
+
+    /// [`Db::import`], with `before_commit` (given the number of events) able to refuse the
+    /// import after every event was read and before anything commits.
+    pub fn import_checked(
+        &mut self,
+        store_id: &str,
+        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
+        replace: bool,
+        backend_id: &str,
+        progress: impl FnMut(u64),
+        before_commit: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<u64> {
         let existed = self.store_info(store_id)?.is_some();
-        let imported = self.import_into(store_id, events, replace, backend_id, progress);
+        let imported = self.import_into(store_id, events, replace, backend_id, progress, before_commit);
         if imported.is_err() && !existed {
             // A refused import leaves nothing behind, not even the empty store it opened.
             if let Err(e) = self.forget_store(store_id) {
@@ -227,6 +241,7 @@ impl Db {
         replace: bool,
         backend_id: &str,
         mut progress: impl FnMut(u64),
+        before_commit: impl FnOnce(u64) -> Result<()>,
     ) -> Result<u64> {
         let (head, _) = self.init_store(store_id, backend_id)?;
         let table = self.table_for(store_id)?;
@@ -272,6 +287,7 @@ impl Db {
             "UPDATE livestore_sync_stores SET totalEvents = ?1, lastSyncAt = ?2 WHERE storeId = ?3",
             params![n as i64, last_created, store_id],
         )?;
+        before_commit(n)?;
         tx.commit().context("committing the import")?;
         progress(n);
         Ok(n)
@@ -319,6 +335,19 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_import_line_longer_than_the_cap_is_refused_without_reading_it_all() {
+        let mut data = vec![b'x'; MAX_IMPORT_LINE_BYTES + 10];
+        data.push(b'\n');
+        let mut lines = capped_lines(std::io::Cursor::new(data));
+        let err = lines.next().and_then(|l| l.err()).map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 1 is longer than"), "{err}");
+        let mut ok = capped_lines(std::io::Cursor::new(b"a\r\n\nb".to_vec()));
+        assert_eq!(ok.next().and_then(|l| l.ok()).as_deref(), Some("a"));
+        assert_eq!(ok.next().and_then(|l| l.ok()).as_deref(), Some(""));
+        assert_eq!(ok.next().and_then(|l| l.ok()).as_deref(), Some("b"));
+    }
+
     use super::*;
     use crate::storage::Durability;
 
@@ -376,6 +405,33 @@ pub struct Imported {
     pub kept_backend_id: bool,
 }
 
+/// The longest line an import reads: one event (a push is at most a few MiB).
+pub const MAX_IMPORT_LINE_BYTES: usize = 16 << 20;
+
+/// Lines of at most [`MAX_IMPORT_LINE_BYTES`]: a file without newlines must not fill memory.
+fn capped_lines(mut reader: impl std::io::BufRead) -> impl Iterator<Item = Result<String>> {
+    let mut number = 0usize;
+    std::iter::from_fn(move || {
+        use std::io::{BufRead, Read};
+        number += 1;
+        let mut buf = Vec::new();
+        let read = (&mut reader).take(MAX_IMPORT_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
+        match read {
+            Err(e) => Some(Err(e.into())),
+            Ok(0) => None,
+            Ok(_) if buf.len() > MAX_IMPORT_LINE_BYTES && !buf.ends_with(b"\n") => {
+                Some(Err(anyhow::anyhow!("line {number} is longer than {MAX_IMPORT_LINE_BYTES} bytes")))
+            }
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                Some(String::from_utf8(buf).map_err(|_| anyhow::anyhow!("line {number} is not UTF-8")))
+            }
+        }
+    })
+}
+
 /// Import JSON lines (an optional header line, then events, blank lines skipped) as the store's
 /// log, streaming: `progress` gets the header's event count (if any) and the count so far. The
 /// CLI reads a file or stdin; the admin API a spooled request body.
@@ -387,21 +443,47 @@ pub fn import_lines(
     backend: ImportBackendId,
     mut progress: impl FnMut(Option<u64>, u64),
 ) -> Result<Imported> {
-    let mut lines = reader.lines().enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
+    let mut lines = capped_lines(reader).enumerate().filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
     // The header, if the first line is one (files from before it start with an event).
     let first = lines.next().map(|(i, l)| l.map(|l| (i, l))).transpose()?;
     let header = first.as_ref().and_then(|(_, l)| ExportHeader::parse(l));
+    if first.is_none() {
+        bail!("the file holds no events and no export header (to empty a store, reset it)");
+    }
     let first_event = if header.is_some() { None } else { first };
     let from_file = header.as_ref().filter(|_| backend == ImportBackendId::FromFile).map(|h| h.backend_id.clone());
     let kept_backend_id = from_file.is_some();
     let backend_id = from_file.unwrap_or_else(|| nanoid::nanoid!());
     let total = header.as_ref().map(|h| h.events.max(0) as u64);
+    let last_seq = std::cell::Cell::new(0);
     let events = first_event.into_iter().map(Ok).chain(lines.map(|(i, l)| l.map(|l| (i, l)))).map(|line| {
         let (i, line) = line?;
         let event: ExportedEvent =
             serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
+        last_seq.set(event.seq_num);
         Ok((i + 1, event))
     });
-    let n = db.import(store_id, events, replace, &backend_id, |n| progress(total, n))?;
+    // A header promises the whole log: a file that stops short (a download cut off) is refused
+    // before it commits, inside the import's transaction.
+    let complete = |n: u64, last: i64| -> Result<()> {
+        if let Some(h) = &header {
+            if n != h.events.max(0) as u64 || last != h.head {
+                bail!(
+                    "the file ends after {n} events at seqNum {last}, but its header promises {} events up to {} (a truncated export?)",
+                    h.events,
+                    h.head
+                );
+            }
+        }
+        Ok(())
+    };
+    let n = db.import_checked(
+        store_id,
+        events,
+        replace,
+        &backend_id,
+        |n| progress(total, n),
+        |n| complete(n, last_seq.get()),
+    )?;
     Ok(Imported { events: n, backend_id, kept_backend_id })
 }

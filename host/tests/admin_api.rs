@@ -415,6 +415,21 @@ async fn imports_are_checked_like_the_cli_and_close_the_stores_sockets() -> Resu
     let again = call(server.addr, "POST", &path, &[BEARER], &export).await?;
     ensure!(again.status == 400 && again.body.contains("already has 250 events"), "{} {}", again.status, again.body);
 
+    // A download cut off after event 249: its header promises 250, so nothing is imported.
+    let cut: Vec<&str> = export.lines().take(250).collect();
+    let truncated =
+        call(server.addr, "POST", &format!("{path}?replace=true&backendId=new"), &[BEARER], &cut.join("\n")).await?;
+    ensure!(
+        truncated.status == 400 && truncated.body.contains("truncated export"),
+        "{} {}",
+        truncated.status,
+        truncated.body
+    );
+    let empty = call(server.addr, "POST", &format!("{path}?replace=true"), &[BEARER], "").await?;
+    ensure!(empty.status == 400 && empty.body.contains("holds no events"), "{} {}", empty.status, empty.body);
+    let info = get(server.addr, &format!("/admin/stores/{target}")).await?.json()?;
+    ensure!(info["head"] == 250 && info["backendId"] == ok["backendId"], "untouched by refused imports: {info}");
+
     // A gap: refused, nothing changes.
     let lines: Vec<&str> = export.lines().collect();
     let gap = [lines[0], lines[1], lines[3]].join("\n");
@@ -446,5 +461,18 @@ async fn imports_are_checked_like_the_cli_and_close_the_stores_sockets() -> Resu
         .filter(|e| e.file_name().to_string_lossy().starts_with("import-"))
         .collect();
     ensure!(spooled.is_empty(), "spooled bodies are removed: {spooled:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_spool_left_by_a_crash_is_removed_at_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (stale, other) = (dir.path().join("import-Zx81.jsonl.part"), dir.path().join("import-notes.txt"));
+    std::fs::write(&stale, "half an upload")?;
+    std::fs::write(&other, "not ours")?;
+    let _server =
+        TestServer::builder().data_dir(dir.path()).config(|c| c.admin_secret = Some(SECRET.into())).start().await?;
+    ensure!(!stale.exists(), "the stale spool is gone");
+    ensure!(other.exists(), "other files are left alone");
     Ok(())
 }

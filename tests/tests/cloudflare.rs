@@ -96,7 +96,7 @@ async fn cors_on_the_worker_like_the_native_server() -> Result<()> {
         "{raw}"
     );
     ensure!(lower.contains("access-control-allow-headers: content-type"), "{raw}");
-    let payload = urlencode(&json!({ "authToken": TOKEN }).to_string());
+    let payload = urlencode(&urlencode(&json!({ "authToken": TOKEN }).to_string()));
     let body = r#"{"_tag":"Request","id":"1","tag":"SyncHttpRpc.Pull","payload":{"storeId":"s","cursor":{"_tag":"None"}},"headers":[]}"#;
     let pull = format!(
         "POST /?storeId=s&payload={payload}&transport=http HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -474,6 +474,22 @@ async fn admin_api_on(storage: &str) -> Result<()> {
         ensure!(status == 404 && body.contains("not available on Cloudflare"), "{refused}: {status} {body}");
     }
     ensure!(admin_call(&w, "GET", "/admin/stores/nothing-here", secret).await?.0 == 404, "unknown store");
+
+    // Admin actions are an RPC only the Worker makes: a header on a client's request does nothing.
+    let forged = urlencode(&json!({ "action": "reset", "storeId": store }).to_string());
+    let payload = urlencode(&urlencode(&json!({ "authToken": TOKEN }).to_string()));
+    let body = json!({"_tag":"Request","id":"0","tag":"SyncHttpRpc.Ping","payload":{"storeId":store,"payload":{"authToken":TOKEN}},"headers":[]}).to_string();
+    let (status, raw) = http_request(
+        w.addr,
+        &format!(
+            "POST /?storeId={store}&payload={payload}&transport=http HTTP/1.1\r\nHost: x\r\nx-livestore-sync-admin: {forged}\r\nx-livestore-sync-test: evict\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await?;
+    ensure!(status == 200 && raw.contains("Pong"), "the request reached the store: {status} {raw}");
+    let info: Value = serde_json::from_str(&admin_call(&w, "GET", &info_path, secret).await?.1)?;
+    ensure!(info["head"] == 3, "a forged admin header must not reset the store: {info}");
 
     let (status, body) = admin_call(&w, "POST", &format!("{info_path}/reset"), secret).await?;
     ensure!(status == 200, "{status} {body}");

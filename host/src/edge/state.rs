@@ -17,13 +17,16 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
+/// Why a streamed body stopped short: the connection is then cut, so the client sees an
+/// incomplete answer instead of a clean end.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 /// A response body: whole (most answers) or streamed (exports, live tails).
-pub type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+pub type Body = UnsyncBoxBody<Bytes, BodyError>;
 pub type HttpResponse = Response<Body>;
 
 /// A whole body.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// What every request handler shares.

@@ -3,7 +3,7 @@
 //! committed batches (Server-Sent Events).
 
 use super::super::error::EdgeError;
-use super::super::state::{Body, EdgeState, HttpResponse};
+use super::super::state::{Body, BodyError, EdgeState, HttpResponse};
 use super::api::ask_owner;
 use crate::admin_tail::Tail;
 use crate::shard::AdminAction;
@@ -18,7 +18,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawPage {
+    backend_id: String,
     events: Vec<Box<serde_json::value::RawValue>>,
 }
 
@@ -33,12 +35,13 @@ const EXPORT_PAGE: u32 = 1000;
 /// An SSE comment this often keeps proxies from closing a quiet tail.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// A body fed by a task through a small channel: the task waits while the client is slow.
-fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
+/// A body fed by a task through a small channel: the task waits while the client is slow. An
+/// `Err` cuts the response off (the client sees it incomplete).
+fn channel_body() -> (mpsc::Sender<Result<Bytes, BodyError>>, Body) {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let chunk = rx.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(Frame::data(chunk)), rx))
+        Some((chunk.map(Frame::data), rx))
     });
     (tx, StreamBody::new(stream).boxed_unsync())
 }
@@ -59,22 +62,34 @@ pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRes
     let (tx, body) = channel_body();
     let name = file_name(&store_id);
     tokio::spawn(async move {
-        if tx.send(Bytes::from(header + "\n")).await.is_err() {
+        if tx.send(Ok(Bytes::from(header + "\n"))).await.is_err() {
             return;
         }
+        // Any failure cuts the download off; an importer also refuses a file that ends before
+        // the head its header names.
+        let stop = |why: String| {
+            tracing::warn!(store_id = &*store_id, why, "export stopped");
+            Err::<Bytes, BodyError>(format!("export of {store_id:?} stopped: {why}").into())
+        };
         let mut after = 0;
         while after < info.head {
             let page = match ask_owner(&state, &store_id, AdminAction::Events { after, limit: EXPORT_PAGE }).await {
                 Ok(page) => page,
                 Err(e) => {
-                    // The body ends short: the importer refuses a file whose events stop before the head.
-                    tracing::warn!(store_id = &*store_id, error = e.message(), "export stopped");
+                    let _ = tx.send(stop(e.message().to_string())).await;
                     return;
                 }
             };
-            let Ok(page) = serde_json::from_str::<RawPage>(&page) else {
-                tracing::warn!(store_id = &*store_id, "export stopped: a page was not JSON");
-                return;
+            let page = match serde_json::from_str::<RawPage>(&page) {
+                Ok(page) if page.backend_id == info.backend_id => page,
+                Ok(_) => {
+                    let _ = tx.send(stop("the store was reset meanwhile".into())).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(stop(format!("a page was not JSON: {e}"))).await;
+                    return;
+                }
             };
             let mut chunk = String::new();
             let mut last = None;
@@ -90,9 +105,13 @@ pub async fn export(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRes
             }
             match last {
                 Some(last) if last > after => after = last,
-                _ => break,
+                _ => {
+                    let _ =
+                        tx.send(stop(format!("no events after seqNum {after}, below the head {}", info.head))).await;
+                    return;
+                }
             }
-            if tx.send(Bytes::from(chunk)).await.is_err() {
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
                 return;
             }
         }
@@ -119,7 +138,7 @@ pub async fn tail(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRespo
     let mut shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         let ready = serde_json::json!({ "storeId": &*store_id, "head": info["head"], "backendId": info["backendId"] });
-        if tx.send(Bytes::from(format!("event: ready\ndata: {ready}\n\n"))).await.is_err() {
+        if tx.send(Ok(Bytes::from(format!("event: ready\ndata: {ready}\n\n")))).await.is_err() {
             return;
         }
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
@@ -139,7 +158,7 @@ pub async fn tail(state: Arc<EdgeState>, store_id: Arc<str>) -> Result<HttpRespo
                 _ = keep_alive.tick() => ": keep-alive\n\n".to_string(),
                 _ = shutdown.changed() => return,
             };
-            if tx.send(Bytes::from(message)).await.is_err() {
+            if tx.send(Ok(Bytes::from(message))).await.is_err() {
                 return;
             }
         }
