@@ -123,6 +123,12 @@ export class HookRunner {
       const instantiateCore = async (module, imports) => {
         const instance = await WebAssembly.instantiate(module, imports)
         if (instance.exports.livestore_fuel) meters.push(instance.exports)
+        // The cap covers a module's initial memory too, not only what it grows.
+        for (const v of Object.values(instance.exports)) {
+          if (v instanceof WebAssembly.Memory && v.buffer.byteLength > this.maxPages() * PAGE) {
+            throw new Error(`exceeded its ${this.memoryMib} MiB memory cap when instantiated (${v.buffer.byteLength >> 20} MiB)`)
+          }
+        }
         return instance
       }
       inst = h.instantiate((name) => h.cores[name], this.imports(h.name, current), instantiateCore).then((exports) => {
@@ -156,7 +162,7 @@ export class HookRunner {
           inst.current.store = store
           for (const m of inst.meters) {
             m.livestore_fuel.value = this.fuel
-            m.livestore_memory_max_pages.value = BigInt((this.memoryMib << 20) / PAGE)
+            m.livestore_memory_max_pages.value = BigInt(this.maxPages())
             m.livestore_memory_denied.value = 0
           }
           await call(inst.exports[IFACE[fn]])
@@ -177,6 +183,11 @@ export class HookRunner {
       }
     }
     return null
+  }
+
+  /** The memory cap in 64 KiB pages (no 32-bit shifts: the cap may be any size). */
+  maxPages() {
+    return Math.floor((this.memoryMib * 1024 * 1024) / PAGE)
   }
 
   /** Why a call trapped: its memory cap, its fuel, or anything else. */

@@ -456,12 +456,19 @@ async fn hostile_hooks(home: Home) -> Result<()> {
             }
         }
         Home::Worker => {
-            let log = server.log();
-            for cause in ["ran out of fuel", "memory cap", "trapped"] {
-                ensure!(
-                    log.lines().any(|l| l.contains("hook hostile (onPush) failed") && l.contains(cause)),
-                    "the {cause} failure is not logged:\n{log}"
-                );
+            // wrangler writes the worker's log as it comes: give the last lines a moment.
+            let logged = |log: &str, cause: &str| {
+                log.lines().any(|l| l.contains("hook hostile (onPush) failed") && l.contains(cause))
+            };
+            let causes = ["ran out of fuel", "memory cap", "trapped"];
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut log = server.log();
+            while !causes.iter().all(|c| logged(&log, c)) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                log = server.log();
+            }
+            for cause in causes {
+                ensure!(logged(&log, cause), "the {cause} failure is not logged:\n{log}");
             }
         }
     }

@@ -62,6 +62,10 @@ struct Shape {
     memories: u32,
     has_code: bool,
     already_metered: bool,
+    /// Exports one of the names this pass adds, without being metered.
+    clashes: bool,
+    /// Memory 0 is 64-bit (hooks are wasm32; the added grow check is 32-bit).
+    memory64: bool,
 }
 
 fn shape(wasm: &[u8]) -> Result<Shape> {
@@ -78,17 +82,28 @@ fn shape(wasm: &[u8]) -> Result<Shape> {
                     match import?.ty {
                         TypeRef::Func(_) | TypeRef::FuncExact(_) => s.imported_funcs += 1,
                         TypeRef::Global(_) => s.imported_globals += 1,
-                        TypeRef::Memory(_) => s.memories += 1,
+                        TypeRef::Memory(m) => {
+                            s.memory64 |= s.memories == 0 && m.memory64;
+                            s.memories += 1;
+                        }
                         _ => {}
                     }
                 }
             }
             Payload::FunctionSection(r) => s.defined_funcs = r.count(),
             Payload::GlobalSection(r) => s.defined_globals = r.count(),
-            Payload::MemorySection(r) => s.memories += r.count(),
+            Payload::MemorySection(r) => {
+                for memory in r {
+                    let memory = memory?;
+                    s.memory64 |= s.memories == 0 && memory.memory64;
+                    s.memories += 1;
+                }
+            }
             Payload::ExportSection(r) => {
                 for export in r {
-                    s.already_metered |= export?.name == FUEL_EXPORT;
+                    let name = export?.name;
+                    s.already_metered |= name == FUEL_EXPORT;
+                    s.clashes |= name == MAX_PAGES_EXPORT || name == DENIED_EXPORT;
                 }
             }
             Payload::CodeSectionStart { count, .. } => s.has_code = count > 0,
@@ -230,6 +245,8 @@ pub fn meter(wasm: &[u8]) -> Result<Option<Vec<u8>>> {
     if !s.has_code || s.already_metered {
         return Ok(None);
     }
+    ensure!(!s.clashes, "the module already exports {MAX_PAGES_EXPORT} or {DENIED_EXPORT}");
+    ensure!(!s.memory64, "memory 0 is 64-bit (memory64): hooks are built for wasm32");
     let first_global = s.imported_globals + s.defined_globals;
     let a = Added {
         fuel: first_global,
@@ -326,6 +343,8 @@ pub fn meter(wasm: &[u8]) -> Result<Option<Vec<u8>>> {
                 wrote_exports = true;
             }
             Payload::CodeSectionStart { .. } => code = Some((Vec::new(), 0)),
+            // DWARF and code-offset hints describe the code before metering moved it.
+            Payload::CustomSection(c) if c.name().starts_with(".debug_") || c.name().starts_with("metadata.code.") => {}
             _ => section(&mut out, id, &wasm[content])?,
         }
     }
@@ -394,6 +413,51 @@ mod tests {
         let empty = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
         assert!(meter(&empty)?.is_none());
         Ok(())
+    }
+
+    #[test]
+    fn stale_debug_sections_are_dropped_and_other_custom_sections_kept() -> Result<()> {
+        let mut wasm = SPIN_AND_GROW.to_vec();
+        for (name, body) in [(".debug_line", &b"offsets"[..]), ("producers", &b"rustc"[..])] {
+            let mut content = Vec::new();
+            name_bytes(&mut content, name);
+            content.extend_from_slice(body);
+            wasm.push(0);
+            leb_u32(&mut wasm, content.len() as u32);
+            wasm.extend_from_slice(&content);
+        }
+        let out = meter(&wasm)?.context("metered")?;
+        let customs: Vec<String> = Parser::new(0)
+            .parse_all(&out)
+            .filter_map(|p| match p {
+                Ok(Payload::CustomSection(c)) => Some(c.name().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(customs, ["producers"]);
+        Ok(())
+    }
+
+    fn name_bytes(out: &mut Vec<u8>, s: &str) {
+        leb_u32(out, s.len() as u32);
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    #[test]
+    fn an_export_named_like_the_added_ones_is_refused() {
+        let mut wasm = SPIN_AND_GROW.to_vec();
+        // The same module with its "grow" export renamed to one of the added names.
+        let start = wasm.iter().position(|&b| b == 0x07).expect("export section");
+        let mut exports = vec![0x02, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00];
+        name_bytes(&mut exports, DENIED_EXPORT);
+        exports.extend_from_slice(&[0x00, 0x01]);
+        let old_len = wasm[start + 1] as usize;
+        let mut section_bytes = vec![0x07];
+        leb_u32(&mut section_bytes, exports.len() as u32);
+        section_bytes.extend_from_slice(&exports);
+        wasm.splice(start..start + 2 + old_len, section_bytes);
+        let err = meter(&wasm).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("already exports"), "{err}");
     }
 
     #[test]

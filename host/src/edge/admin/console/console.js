@@ -6,6 +6,8 @@
 let csrf = null
 let timer = null
 let tail = null
+/** Bumped on every navigation: a page still loading for an older route must not draw. */
+let generation = 0
 const $ = (id) => document.getElementById(id)
 
 /** An element with attributes (`on*` are listeners) and children (strings become text). */
@@ -63,12 +65,19 @@ function stopLive() {
   tail = null
 }
 
+class Stale extends Error {}
+
+/** Throws when the user navigated away since `mine` was taken. */
+function current(mine) {
+  if (mine !== generation) throw new Stale()
+}
+
 function render(...nodes) {
   $('view').replaceChildren(...nodes)
 }
 
 function failure(e) {
-  if (e instanceof ApiError && e.status === 401) return
+  if (e instanceof Stale || (e instanceof ApiError && e.status === 401)) return
   render(h('p', { class: 'error', role: 'alert' }, `Error: ${e.message}`))
 }
 
@@ -145,8 +154,9 @@ function chart(samples, sampleSeconds, slots) {
   )
 }
 
-async function overview() {
+async function overview(mine) {
   const o = await api('/admin/overview')
+  current(mine)
   const card = (label, value, title) => h('div', { class: 'card', title }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value))
   render(
     h('h1', {}, 'Overview'),
@@ -170,10 +180,11 @@ async function overview() {
 
 // ---- stores -------------------------------------------------------------------------------
 
-async function stores(params) {
+async function stores(params, mine) {
   const q = new URLSearchParams({ sort: params.get('sort') ?? 'lastSync', order: params.get('order') ?? (params.get('sort') === 'id' ? 'asc' : 'desc'), offset: params.get('offset') ?? '0', limit: '50' })
   if (params.get('prefix')) q.set('prefix', params.get('prefix'))
   const r = await api(`/admin/stores?${q}`)
+  current(mine)
   const go = (changes) => {
     const next = new URLSearchParams(q)
     for (const [k, v] of Object.entries(changes)) next.set(k, v)
@@ -232,20 +243,31 @@ function connectionList(conns) {
   return el
 }
 
-async function store(id, params) {
+async function store(id, params, mine) {
   const [info, conns] = await Promise.all([api(storePath(id)), api(`${storePath(id)}/connections`)])
   const after = params.has('after') ? Number(params.get('after')) : Math.max(0, info.head - PAGE)
   const page = await api(`${storePath(id)}/events?after=${after}&limit=${PAGE}`)
+  current(mine)
   const goAfter = (a) => (location.hash = `#/store/${encodeURIComponent(id)}?after=${a}`)
 
   const tailBody = h('tbody', {})
   const tailStatus = h('p', { class: 'muted', id: 'tail-status' }, 'Connecting…')
   tail = new EventSource(`${storePath(id)}/tail`)
+  // Each seqNum once: the page above holds everything up to info.head, and a batch committed
+  // while following started arrives although `ready`'s head already counts it.
+  let shownUpTo = info.head
   tail.addEventListener('ready', (m) => (tailStatus.textContent = `Following from head ${JSON.parse(m.data).head}: new pushes appear here.`))
   tail.addEventListener('events', (m) => {
-    for (const e of JSON.parse(m.data)) tailBody.prepend(eventRow(e))
+    for (const e of JSON.parse(m.data)) {
+      if (e.seqNum <= shownUpTo) continue
+      shownUpTo = e.seqNum
+      tailBody.prepend(eventRow(e))
+    }
   })
-  tail.addEventListener('reset', () => (tailStatus.textContent = 'The store was reset.'))
+  tail.addEventListener('reset', () => {
+    shownUpTo = 0
+    tailStatus.textContent = 'The store was reset.'
+  })
   tail.addEventListener('lagged', (m) => (tailStatus.textContent = `Missed ${JSON.parse(m.data).missedBatches} batches (too many at once).`))
   tail.onerror = () => (tailStatus.textContent = 'Tail disconnected; retrying…')
 
@@ -312,14 +334,15 @@ async function store(id, params) {
 
 async function route() {
   stopLive()
+  const mine = ++generation
   const [path, query] = location.hash.replace(/^#/, '').split('?')
   const params = new URLSearchParams(query ?? '')
   try {
-    if (path.startsWith('/store/')) await store(decodeURIComponent(path.slice('/store/'.length)), params)
-    else if (path === '/stores') await stores(params)
+    if (path.startsWith('/store/')) await store(decodeURIComponent(path.slice('/store/'.length)), params, mine)
+    else if (path === '/stores') await stores(params, mine)
     else {
-      await overview()
-      timer = setInterval(() => overview().catch(failure), 5000)
+      await overview(mine)
+      timer = setInterval(() => overview(mine).catch(failure), 5000)
     }
     $('main').focus({ preventScroll: true })
   } catch (e) {
