@@ -142,16 +142,20 @@ impl Db {
         Ok(out)
     }
 
-    /// A store's head, backend id, event count and last sync; `None` if it does not exist.
-    pub fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
+    /// A store's head and backend id, without counting its log; `None` if it does not exist.
+    pub fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>> {
         validate_store_id(store_id)?;
-        let context: Option<(i64, String)> = self
+        Ok(self
             .conn
             .query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
-            .optional()?;
-        let Some((head, backend_id)) = context else { return Ok(None) };
+            .optional()?)
+    }
+
+    /// A store's head, backend id, event count and last sync; `None` if it does not exist.
+    pub fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
+        let Some((head, backend_id)) = self.store_context(store_id)? else { return Ok(None) };
         // Claims the table of a store `@livestore/sync-cf` wrote, so the name shown is the one used.
         let quoted = self.table_for(store_id)?;
         let (table, last_sync_at, format_version): (String, Option<String>, i64) = self.conn.query_row(

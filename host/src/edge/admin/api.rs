@@ -37,11 +37,17 @@ pub fn json_text_response(text: String) -> HttpResponse {
 pub async fn ask_owner(state: &EdgeState, store_id: &Arc<str>, action: AdminAction) -> Result<String, EdgeError> {
     let shard = if action == AdminAction::List { state.shards.any() } else { state.shards.route(store_id) };
     let reply = ask(shard, |reply| ShardMsg::Admin { store_id: store_id.clone(), action, reply }).await?;
-    reply.map_err(|e| match e {
-        AdminError::NotFound(m) => EdgeError::NotFound(m),
-        AdminError::Refused(m) => EdgeError::BadRequest(m),
-        AdminError::Failed(m) => EdgeError::Internal(m),
-    })
+    Ok(reply?)
+}
+
+impl From<AdminError> for EdgeError {
+    fn from(e: AdminError) -> EdgeError {
+        match e {
+            AdminError::NotFound(m) => EdgeError::NotFound(m),
+            AdminError::Refused(m) => EdgeError::BadRequest(m),
+            AdminError::Failed(m) => EdgeError::Internal(m),
+        }
+    }
 }
 
 /// A numeric query parameter within `range`, `default` when absent.

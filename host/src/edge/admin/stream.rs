@@ -237,12 +237,7 @@ pub async fn import(
         reply,
     })
     .await?;
-    let text = reply.map_err(|e| match e {
-        crate::shard::AdminError::NotFound(m) => EdgeError::NotFound(m),
-        crate::shard::AdminError::Refused(m) => EdgeError::BadRequest(m),
-        crate::shard::AdminError::Failed(m) => EdgeError::Internal(m),
-    })?;
-    Ok(super::api::json_text_response(text))
+    Ok(super::api::json_text_response(reply?))
 }
 
 #[cfg(test)]
