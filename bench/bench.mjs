@@ -70,6 +70,7 @@ const median = (xs) => {
   const n = s.length
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
 }
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN)
 const percentile = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b)
   if (s.length === 0) return NaN
@@ -167,7 +168,9 @@ class RpcConn {
     })
   }
   onMessage(data) {
+    const tp = performance.now()
     const msg = JSON.parse(data.toString())
+    this.lastParseMs = performance.now() - tp
     switch (msg._tag) {
       case 'Chunk': {
         const p = this.pending.get(msg.requestId)
@@ -195,9 +198,13 @@ class RpcConn {
   }
   request(tag, payload, onChunk) {
     const id = String(this.nextId++)
+    const te = performance.now()
     const frame = JSON.stringify({ _tag: 'Request', id, tag, payload, headers: [] })
     const done = new Promise((resolve) => this.pending.set(id, { onChunk, resolve }))
     this.ws.send(frame)
+    // The per-push budget's client side: encoding the request and handing it to the socket.
+    this.lastEncodeMs = performance.now() - te
+    this.lastFrameBytes = frame.length
     return { id, done }
   }
   /** resolves to { ok: true } or { ok: false, error } */
@@ -255,18 +262,33 @@ async function scenarioPush(storeId) {
   let seq = 0
   const t0 = performance.now()
   const batchLatencies = []
+  const encode = []
+  const parse = []
   while (seq < opts.events) {
     const n = Math.min(opts.batch, opts.events - seq)
     const batch = Array.from({ length: n }, (_, i) => makeEvent(seq + i + 1, seq + i, clientId))
     const tb = performance.now()
     const res = await conn.push(batch)
     batchLatencies.push(performance.now() - tb)
+    encode.push(conn.lastEncodeMs)
+    parse.push(conn.lastParseMs)
     if (!res.ok) throw new Error(`push failed at seq ${seq}: ${JSON.stringify(res.error).slice(0, 300)}`)
     seq += n
   }
   const ms = performance.now() - t0
   await conn.close()
-  return { events: seq, ms, eventsPerSec: (seq / ms) * 1000, batchP50: percentile(batchLatencies, 50), batchP99: percentile(batchLatencies, 99) }
+  return {
+    events: seq,
+    ms,
+    eventsPerSec: (seq / ms) * 1000,
+    batchP50: percentile(batchLatencies, 50),
+    batchP99: percentile(batchLatencies, 99),
+    // The client's shares of one push's round trip, for the harness's per-push budget.
+    batchMean: mean(batchLatencies),
+    encodeMean: mean(encode),
+    ackParseMean: mean(parse),
+    frameBytes: conn.lastFrameBytes,
+  }
 }
 
 async function scenarioColdPull(storeId, expected) {
@@ -469,6 +491,11 @@ console.log(`\n## medians over ${opts.runs} run(s)`)
 const summary = {}
 if (only.has('push') || only.has('pull')) {
   summary.pushEventsPerSec = med((r) => r.push?.eventsPerSec)
+  summary.pushBatchP50 = med((r) => r.push?.batchP50)
+  summary.pushBatchMean = med((r) => r.push?.batchMean)
+  summary.pushEncodeMean = med((r) => r.push?.encodeMean)
+  summary.pushAckParseMean = med((r) => r.push?.ackParseMean)
+  summary.pushFrameBytes = med((r) => r.push?.frameBytes)
   console.log(`push throughput:   ${fmt(summary.pushEventsPerSec, 0)} events/s (${opts.events} events, batch ${opts.batch}, sequential acks)`)
 }
 if (only.has('pull')) {

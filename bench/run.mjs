@@ -2,8 +2,12 @@
 // The benchmark harness: starts each server itself, runs every scenario against it, and prints
 // one table with each figure and the ratio to the reference (@livestore/sync-cf 0.4.0 on local
 // workerd). Usage (from the repo root):
-//   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE]
+//   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE] [--modes shared,split]
 // --smoke: tiny sizes, native server only (debug build is fine); part of the test command.
+// --modes: `shared` runs the server and the bench clients on all cores (as a single machine
+// serving its own clients would); `split` pins the server to the last core and the clients to
+// the others (`taskset`), showing the server's own capacity. Both by default where the machine
+// has two cores or more and `taskset` works.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -28,6 +32,20 @@ const sizes = smoke
 const profile = opt('profile', smoke ? 'debug' : 'release')
 const log = (...a) => console.error('#', ...a)
 
+// Core pinning for the split mode: the server on the last core, the clients on the rest.
+const cpuCount = os.cpus().length
+const canSplit = cpuCount >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const modes = opt('modes', canSplit ? 'shared,split' : 'shared').split(',')
+for (const m of modes) {
+  if (m !== 'shared' && m !== 'split') throw new Error(`unknown mode ${m} (shared or split)`)
+  if (m === 'split' && !canSplit) throw new Error('split mode needs two cores and taskset (util-linux)')
+}
+const serverCpus = String(cpuCount - 1)
+const clientCpus = cpuCount > 2 ? `0-${cpuCount - 2}` : '0'
+/// Set while a split-mode measurement runs: the clients' cores.
+let pinClients
+const pinned = (cpus, cmd, args) => (cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args])
+
 // Many sockets: the idle-connection scenario needs file descriptors.
 try {
   execFileSync('bash', ['-c', 'ulimit -n 65536'])
@@ -47,7 +65,8 @@ async function waitHttp(url, timeoutMs, ok = (s) => s === 200) {
   }
 }
 const node = (script, args, { timeoutMs = 20 * 60_000 } = {}) => {
-  const r = spawnSync(process.execPath, [path.join(here, script), ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26 })
+  const [cmd, cmdArgs] = pinned(pinClients, process.execPath, [path.join(here, script), ...args])
+  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26 })
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`)
   return r.stdout
 }
@@ -75,10 +94,10 @@ function buildNative() {
   return path.join(root, 'target', profile, 'livestore-sync')
 }
 
-async function startNative(bin, port, dataDir) {
-  const child = spawn(bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--auth-token', TOKEN, '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
+async function startNative(bin, port, dataDir, cpus) {
+  // taskset execs the server, so the child's pid is the server's.
+  const [cmd, args] = pinned(cpus, bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--auth-token', TOKEN, '--log-level', 'warn'])
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] })
   const readyMs = await waitHttp(`http://127.0.0.1:${port}/health`, 60_000)
   return { child, pid: child.pid, readyMs, url: `http://127.0.0.1:${port}` }
 }
@@ -176,6 +195,45 @@ function median(xs) {
   return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined
 }
 
+/// Sum and count of each histogram the per-push budget reads, from /metrics.
+async function histograms(url) {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const out = {}
+  for (const name of ['frame_wait', 'frame_handle', 'storage_append', 'push_duration']) {
+    const sum = Number(text.match(new RegExp(`^livestore_sync_${name}_seconds_sum (\\S+)`, 'm'))?.[1] ?? 0)
+    const count = Number(text.match(new RegExp(`^livestore_sync_${name}_seconds_count (\\S+)`, 'm'))?.[1] ?? 0)
+    out[name] = { sum, count }
+  }
+  return out
+}
+
+/// Where one push's time goes (10k events in batches of 100, acks awaited): the client's
+/// shares measured in bench.mjs, the server's from the /metrics histograms over exactly that
+/// run (means per push), and what is left: sockets, wake-ups and scheduling.
+async function pushBudget(server) {
+  const before = await histograms(server.url)
+  const j = benchJson(server.url, undefined, ['--only', 'push', '--events', String(sizes.events)])
+  const after = await histograms(server.url)
+  const meanMs = (name) => {
+    const n = after[name].count - before[name].count
+    return n > 0 ? ((after[name].sum - before[name].sum) / n) * 1000 : NaN
+  }
+  const s = j.summary
+  const cycleMs = (1000 * 100) / s.pushEventsPerSec
+  const b = {
+    cycleMs,
+    buildMs: cycleMs - s.pushBatchMean,
+    encodeMs: s.pushEncodeMean,
+    waitMs: meanMs('frame_wait'),
+    componentMs: meanMs('frame_handle') - meanMs('storage_append'),
+    storageMs: meanMs('storage_append'),
+    ackParseMs: s.pushAckParseMean,
+    frameBytes: s.pushFrameBytes,
+  }
+  b.restMs = s.pushBatchMean - b.encodeMs - b.waitMs - b.componentMs - b.storageMs - b.ackParseMs
+  return b
+}
+
 /// Time spent inside the component per push (validate, commit, publish), from /metrics.
 async function componentShare(url, pushBatchP50) {
   const text = await (await fetch(`${url}/metrics`)).text()
@@ -186,11 +244,13 @@ async function componentShare(url, pushBatchP50) {
 }
 
 // ------------------------------------------------------------------ main
-const results = { date: new Date().toISOString(), host: `${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model}`, runs, sizes, native: {}, reference: undefined, baselines: {} }
+const results = { date: new Date().toISOString(), host: `${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model}`, runs, sizes, modes, native: {}, nativeSplit: undefined, reference: undefined, baselines: {} }
 const bin = buildNative()
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'livestore-sync-bench-'))
 let server
-try {
+
+/// Everything on all cores: start-up, the scenarios, the budget, idle memory.
+async function measureShared() {
   // Start-up: without and with the compiled-component cache.
   const dataDir = path.join(tmp, 'data')
   server = await startNative(bin, 18787, dataDir)
@@ -205,12 +265,36 @@ try {
   results.native.readyCachedMs = median(readies)
   Object.assign(results.native, await measure('native', server))
   Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
+  log('native: per-push budget')
+  results.native.budget = await pushBudget(server)
   await stop(server)
   server = await startNative(bin, 18787, path.join(tmp, 'idle-data'))
   Object.assign(results.native, await measureIdle('native', server))
-  fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
   await stop(server)
   server = undefined
+}
+
+/// The server alone on its core, the clients on the others: the scenarios and the budget.
+async function measureSplit() {
+  server = await startNative(bin, 18787, path.join(tmp, 'split-data'), serverCpus)
+  pinClients = clientCpus
+  log(`split mode: server on core ${serverCpus}, clients on ${clientCpus}`)
+  try {
+    results.nativeSplit = await measure('native, split cores', server)
+    Object.assign(results.nativeSplit, await componentShare(server.url, results.nativeSplit.pushBatchP50))
+    log('native, split cores: per-push budget')
+    results.nativeSplit.budget = await pushBudget(server)
+  } finally {
+    pinClients = undefined
+  }
+  await stop(server)
+  server = undefined
+}
+
+try {
+  if (modes.includes('shared')) await measureShared()
+  if (modes.includes('split')) await measureSplit()
+  fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
 
   const targetDir = path.join(root, 'target', profile)
   results.baselines.sqlite = lastJson(execFileSync(path.join(targetDir, 'sqlite_baseline'), [String(sizes.events), '100', String(runs)], { encoding: 'utf8' }))
@@ -249,22 +333,54 @@ const rows = [
   ['time inside the component per push (ms)', 'insideMs', 'lower'],
 ]
 const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2))
-const lines = ['| scenario | livestore-sync | reference | ratio |', '|---|---:|---:|---:|']
+// The reference ratio compares the shared-cores column: both servers share the cores with
+// their clients there.
+const split = results.nativeSplit
+const lines = [
+  `| scenario | livestore-sync |${split ? ` livestore-sync, split cores (server on ${serverCpus}, clients on ${clientCpus}) |` : ''} reference | ratio |`,
+  `|---|---:|${split ? '---:|' : ''}---:|---:|`,
+]
+const splitCell = (v) => (split ? ` ${fmt(v)} |` : '')
 for (const [label, key, better] of rows) {
   const a = results.native[key]
   const b = results.reference?.[key]
   const ratio = a !== undefined && b !== undefined && better !== 'none' ? (better === 'higher' ? a / b : b / a) : undefined
-  lines.push(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
+  lines.push(`| ${label} | ${fmt(a)} |${splitCell(split?.[key])} ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
 }
-lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} | | |`)
-lines.push(`| baseline: bare WebSocket echo round trip p50 / p99 (ms) | ${fmt(results.baselines.wsEcho?.p50Ms)} / ${fmt(results.baselines.wsEcho?.p99Ms)} | | |`)
+lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} |${splitCell()} | |`)
+lines.push(`| baseline: bare WebSocket echo round trip p50 / p99 (ms) | ${fmt(results.baselines.wsEcho?.p50Ms)} / ${fmt(results.baselines.wsEcho?.p99Ms)} |${splitCell()} | |`)
 console.log(`# ${results.date} · ${results.host} · medians of ${runs} run(s)${smoke ? ' · SMOKE (tiny sizes)' : ''}`)
 console.log(lines.join('\n'))
+
+// Where one push's time goes, per mode (means over one push run).
+const budgets = [['shared cores', results.native.budget], ['split cores', split?.budget]].filter(([, b]) => b)
+if (budgets.length) {
+  const us = (ms) => (ms === undefined || Number.isNaN(ms) ? '–' : `${Math.round(ms * 1000).toLocaleString('en-US')}`)
+  const budgetRows = [
+    ['whole cycle, one push of 100 events to the next', 'cycleMs'],
+    ['client: build the next batch', 'buildMs'],
+    ['client: encode the request and hand it to the socket', 'encodeMs'],
+    ['server: the frame waits for its store\'s shard', 'waitMs'],
+    ['server: component call (decode, validate, publish, ack), storage excluded', 'componentMs'],
+    ['server: storage commit (one SQLite transaction)', 'storageMs'],
+    ['client: parse the ack', 'ackParseMs'],
+    ['the rest: socket reads and writes, wake-ups, scheduling, both ends', 'restMs'],
+  ]
+  console.log(`\nPer-push budget (µs, means; push frame ${budgets[0][1].frameBytes} bytes)\n`)
+  console.log(`| share | ${budgets.map(([m]) => m).join(' | ')} |`)
+  console.log(`|---|${budgets.map(() => '---:').join('|')}|`)
+  for (const [label, key] of budgetRows) console.log(`| ${label} | ${budgets.map(([, b]) => us(b[key])).join(' | ')} |`)
+}
 if (results.native.share !== undefined) console.log(`\ncomponent share of the push ack p50: ${(results.native.share * 100).toFixed(0)}%`)
 const json = opt('json')
 if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
 if (smoke) {
-  const missing = rows.map(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k]))
+  const budgetKeys = ['cycleMs', 'encodeMs', 'waitMs', 'componentMs', 'storageMs', 'ackParseMs', 'restMs']
+  const missing = [
+    ...rows.map(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k])),
+    ...budgetKeys.filter((k) => !Number.isFinite(results.native.budget?.[k])).map((k) => `budget.${k}`),
+    ...(modes.includes('split') ? ['pushEventsPerSec', 'fanoutP99'].filter((k) => !Number.isFinite(results.nativeSplit?.[k])).map((k) => `split.${k}`) : []),
+  ]
   if (missing.length) {
     console.error(`smoke: no figure for ${missing.join(', ')}`)
     process.exit(1)

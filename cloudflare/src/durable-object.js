@@ -69,6 +69,9 @@ export class WebSocketServer extends DurableObject {
           c.att.state = state
           saveAttachment(c.ws, c.att)
         },
+        // Every message wakes the object anyway, and the list would have to survive
+        // hibernation; the component's call for such a frame is a no-op, so nothing is dropped.
+        setIgnoredFrames: () => {},
       },
       hooks: {
         loaded: () => ({ onPush: this.hooks.has('onPush'), onPull: this.hooks.has('onPull'), afterPush: this.hooks.has('afterPush') }),

@@ -78,6 +78,9 @@ impl Host for WitHost {
     fn save_state(&mut self, conn: u64, state: &str) {
         connections::save_state(conn, state)
     }
+    fn set_ignored_frames(&mut self, conn: u64, frames: &[String]) {
+        connections::set_ignored_frames(conn, frames)
+    }
     fn check_token(&mut self, token: &str) -> bool {
         auth::check_token(token)
     }
@@ -185,7 +188,11 @@ impl Guest for Component {
     }
 
     fn resumed(info: types::ConnectionInfo, state: String) -> Result<(), String> {
-        with_store(&info.store_id, |sync| sync.connection_resumed(&mut WitHost, info.conn, &state))?
+        with_store(&info.store_id, |sync| {
+            sync.connection_resumed(&mut WitHost, info.conn, &state)?;
+            sync.save_snapshot(&mut WitHost, info.conn);
+            Ok(())
+        })?
     }
 
     fn frame(conn: u64, text: String) {

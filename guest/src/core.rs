@@ -22,6 +22,8 @@ pub(crate) struct Conn {
     pub(crate) pulls: Vec<PullStream>,
     /// The last snapshot handed to the host (`snapshot.rs`).
     pub(crate) saved: String,
+    /// The frames the host was last told it may drop (`ignored.rs`).
+    pub(crate) ignored: Vec<String>,
 }
 
 pub struct Core {

@@ -104,6 +104,8 @@ pub trait Host {
     fn close(&mut self, conn: u64, code: u16, reason: &str);
     /// Keep `conn`'s resumable state with its socket (see `snapshot.rs`).
     fn save_state(&mut self, conn: u64, state: &str);
+    /// Frames of `conn` the host may drop unread, replacing the last list (see `ignored.rs`).
+    fn set_ignored_frames(&mut self, conn: u64, frames: &[String]);
     fn check_token(&mut self, token: &str) -> bool;
     fn record(&mut self, event: Telemetry);
     fn log(&mut self, level: LogLevel, message: &str);

@@ -7,8 +7,8 @@
 //! Layers, each using only those below it:
 //! - `sync`: one store's state machine, dispatching each connection's frames to its protocol;
 //! - `livestore` (with `pull` streaming) and `simple`: the two protocols;
-//! - `core`: the protocol-neutral store (open, admit, publish) and `snapshot` (resumable
-//!   connection state);
+//! - `core`: the protocol-neutral store (open, admit, publish), `snapshot` (resumable
+//!   connection state) and `ignored` (frames the host may drop unread);
 //! - `wire`, `encode`, `simple_wire`, `errors`, `events`, `chunks`, `clock`, `ids`: formats,
 //!   checks and values;
 //! - `host`: what the logic needs from its host, including time and randomness, so the logic
@@ -22,6 +22,7 @@ pub mod errors;
 pub mod events;
 pub mod host;
 pub mod ids;
+pub mod ignored;
 pub mod livestore;
 pub mod mem_host;
 pub mod pull;

@@ -23,6 +23,8 @@ pub struct MemHost {
     pub fail_next_append: bool,
     /// The last state each connection saved (`save_state`).
     pub saved: HashMap<u64, String>,
+    /// The frames each connection's host may drop unread (`set_ignored_frames`).
+    pub ignored: HashMap<u64, Vec<String>>,
     pub hooks: HookKinds,
     /// on-push rejects batches containing an event with this name.
     pub reject_event_name: Option<String>,
@@ -51,6 +53,7 @@ impl Default for MemHost {
             max_push_events: 1000,
             fail_next_append: false,
             saved: HashMap::new(),
+            ignored: HashMap::new(),
             hooks: HookKinds::default(),
             reject_event_name: None,
             reject_pull_cursor: None,
@@ -143,6 +146,10 @@ impl Host for MemHost {
 
     fn save_state(&mut self, conn: u64, state: &str) {
         self.saved.insert(conn, state.to_string());
+    }
+
+    fn set_ignored_frames(&mut self, conn: u64, frames: &[String]) {
+        self.ignored.insert(conn, frames.to_vec());
     }
 
     fn record(&mut self, _event: Telemetry) {}

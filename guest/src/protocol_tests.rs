@@ -28,6 +28,22 @@ impl World {
         self.sync.frame(&mut self.host, conn, &frame.to_string());
     }
 
+    /// A frame as a host that honours `set-ignored-frames` delivers it: dropped unread when
+    /// it is on the connection's list, otherwise handled and followed by the end-of-call
+    /// declarations. Whether it was handled.
+    fn deliver(&mut self, conn: u64, frame: Value) -> bool {
+        self.deliver_text(conn, &frame.to_string())
+    }
+
+    fn deliver_text(&mut self, conn: u64, text: &str) -> bool {
+        if self.host.ignored.get(&conn).is_some_and(|list| list.iter().any(|f| f == text)) {
+            return false;
+        }
+        self.sync.frame(&mut self.host, conn, text);
+        self.sync.save_snapshot(&mut self.host, conn);
+        true
+    }
+
     /// Every frame sent since the last call, in order, as (conn, frame).
     fn sent(&mut self) -> Vec<(u64, Value)> {
         let sent = std::mem::take(&mut self.host.sent);
@@ -125,6 +141,42 @@ fn live_pullers_get_a_batch_before_the_pusher_gets_its_ack() {
     w.send(2, push("p", events(1, 2), None));
     let order: Vec<(u64, bool)> = w.sent().iter().map(|(c, f)| (*c, is_push_ack(f))).collect();
     assert_eq!(order, vec![(1, false), (2, true)], "broadcast first, then the ack");
+}
+
+#[test]
+fn only_acks_of_caught_up_live_pulls_may_be_dropped_and_a_reused_request_id_is_not() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.connect(2, Protocol::LiveStore);
+    w.deliver(2, push("p", events(1, 150), None));
+    w.sent();
+    // A live pull catching up: its Acks move it, none may be dropped.
+    assert!(w.deliver(1, pull("live", None, true)));
+    assert_eq!(chunk_seqs(&w.to(1)[0]).len(), 100);
+    assert!(w.deliver(1, ack("live")), "the catch-up needs this Ack");
+    assert_eq!(chunk_seqs(&w.to(1)[0]), (101..=150).collect::<Vec<_>>());
+    assert!(w.deliver(1, ack("live")), "the Ack of the last catch-up chunk still changes the stream");
+    // Caught up and acknowledged: broadcasts' Acks are dropped unread, broadcasts still arrive.
+    w.deliver(2, push("p2", events(151, 151), Some(&w.backend_id())));
+    assert_eq!(chunk_seqs(&w.to(1)[0]), vec![151]);
+    assert!(!w.deliver(1, ack("live")), "a broadcast's Ack is on the list");
+    // Other frames are never dropped, nor an Ack written differently.
+    assert!(w.deliver_text(1, r#"{"requestId":"live","_tag":"Ack"}"#));
+    assert!(w.deliver_text(1, r#"{"_tag": "Ack", "requestId": "live"}"#));
+    // The stream ends: its Ack leaves the list in the same call, so a new pull reusing the
+    // request id gets every Ack of its catch-up.
+    assert!(w.deliver(1, json!({ "_tag": "Interrupt", "requestId": "live" })));
+    assert_eq!(w.host.ignored[&1], Vec::<String>::new());
+    w.sent();
+    assert!(w.deliver(1, pull("live", None, true)));
+    assert_eq!(chunk_seqs(&w.to(1)[0]).len(), 100);
+    assert!(w.deliver(1, ack("live")));
+    assert_eq!(chunk_seqs(&w.to(1)[0]), (101..=151).collect::<Vec<_>>());
+    // A finite pull's Acks are never on the list.
+    assert!(w.deliver(1, pull("once", None, false)));
+    assert!(w.deliver(1, ack("once")));
+    assert!(w.deliver(1, ack("once")));
+    assert_eq!(w.to(1).last().map(|f| f["exit"]["_tag"].clone()), Some(json!("Success")));
 }
 
 #[test]

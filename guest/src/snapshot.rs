@@ -93,6 +93,9 @@ impl Core {
                 client_id: snap.client_id,
                 pulls,
                 saved: saved.to_string(),
+                // Declared afresh at the end of the call that resumed it (the host dropped the
+                // old list with the instance).
+                ignored: Vec::new(),
             },
         );
         Ok(())

@@ -24,7 +24,8 @@ impl StoreSync {
 
     pub fn connection_opened(&mut self, conn: u64, protocol: Protocol, authenticated: bool, client_id: Option<String>) {
         let client_id = client_id.unwrap_or_else(|| format!("simple-{conn}"));
-        let state = Conn { protocol, authenticated, client_id, pulls: Vec::new(), saved: String::new() };
+        let state =
+            Conn { protocol, authenticated, client_id, pulls: Vec::new(), saved: String::new(), ignored: Vec::new() };
         self.core.conns.insert(conn, state);
     }
 
@@ -56,8 +57,10 @@ impl StoreSync {
         self.core.livestore_http_request(host, body)
     }
 
-    /// Hand the host `conn`'s resumable state if it changed since it last got it.
+    /// Hand the host `conn`'s resumable state and the frames it may drop unread, each if it
+    /// changed since the host last got it. Called at the end of every call about `conn`.
     pub fn save_snapshot(&mut self, host: &mut dyn Host, conn: u64) {
-        self.core.save_snapshot(host, conn)
+        self.core.save_snapshot(host, conn);
+        self.core.declare_ignored_frames(host, conn);
     }
 }

@@ -4,11 +4,14 @@
 //! the connections holding the most are cut off first until the total fits. A cut-off
 //! connection's queued frames are freed at once (not when its socket write gives up), so
 //! memory stays bounded whatever the number of slow readers.
+//!
+//! The same handle carries the incoming frames the component said it would ignore on this
+//! connection (`connections.set-ignored-frames`), which the socket's reader drops unread.
 
 use crate::lock::lock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::Notify;
 
 /// A frame or a close queued for one client connection.
@@ -83,6 +86,8 @@ struct Shared {
     conn: u64,
     queue: Mutex<Queue>,
     notify: Notify,
+    /// Exact texts of incoming frames the component would do nothing with.
+    ignored: RwLock<Vec<String>>,
 }
 
 impl Shared {
@@ -119,7 +124,8 @@ pub struct ConnReceiver {
 /// counts against `budget`.
 pub fn conn_queue(budget: &Arc<QueueBudget>, conn: u64, limit_bytes: usize) -> (ConnSender, ConnReceiver) {
     let queue = Queue { frames: VecDeque::new(), bytes: 0, in_write: 0, kill: None, closed: false, senders: 1 };
-    let shared = Arc::new(Shared { conn, queue: Mutex::new(queue), notify: Notify::new() });
+    let shared =
+        Arc::new(Shared { conn, queue: Mutex::new(queue), notify: Notify::new(), ignored: RwLock::new(Vec::new()) });
     lock(&budget.conns).insert(conn, Arc::downgrade(&shared));
     (
         ConnSender { shared: shared.clone(), budget: budget.clone(), limit: limit_bytes },
@@ -186,6 +192,16 @@ impl ConnSender {
     /// Close now, dropping whatever is queued.
     pub fn kill(&self, code: u16, reason: impl Into<String>) {
         self.shared.kill(&self.budget, code, reason.into());
+    }
+
+    /// Replace the incoming frames the component would ignore on this connection.
+    pub fn set_ignored_frames(&self, frames: Vec<String>) {
+        *self.shared.ignored.write().unwrap_or_else(|e| e.into_inner()) = frames;
+    }
+
+    /// Whether an incoming frame is one the component said it would ignore.
+    pub fn ignores(&self, frame: &str) -> bool {
+        self.shared.ignored.read().unwrap_or_else(|e| e.into_inner()).iter().any(|f| f == frame)
     }
 
     /// Bytes queued, the frame being written included.

@@ -8,13 +8,14 @@ use crate::lock::lock;
 use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::Db;
 use crate::store_admin::{import_lines, ExportedEvent, ImportBackendId};
-use crate::telemetry::ACTIVE_STORES;
+use crate::telemetry::{ACTIVE_STORES, FRAME_HANDLE, FRAME_WAIT};
 use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 pub enum ShardMsg {
@@ -59,6 +60,8 @@ pub enum ShardMsg {
         text: String,
         /// Held until the frame is handled (the connection's frames-in-flight budget).
         permit: OwnedSemaphorePermit,
+        /// When the socket read it (the frame-wait metric).
+        received: Instant,
     },
     Closed {
         conn: u64,
@@ -209,6 +212,9 @@ struct ShardLoop {
 
 impl ShardLoop {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<ShardMsg>) {
+        // Registered once: a macro call per frame would look the series up every time.
+        let frame_wait = metrics::histogram!(FRAME_WAIT);
+        let frame_handle = metrics::histogram!(FRAME_HANDLE);
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 ShardMsg::Open { conn, store_id, info, meta, out, reply } => {
@@ -233,14 +239,18 @@ impl ShardLoop {
                     let result = lock(&self.io.db).probe_write();
                     let _ = reply.send(result.map_err(|e| format!("{e:#}")));
                 }
-                ShardMsg::Frame { conn, store_id, text, permit: _permit } => {
+                ShardMsg::Frame { conn, store_id, text, permit: _permit, received } => {
                     let Some(store) = self.stores.get_mut(&store_id) else {
                         continue;
                     };
                     if !store.conns.contains_key(&conn) {
                         continue;
                     }
-                    if let Err(e) = store.instance.frame(conn, &text) {
+                    let started = Instant::now();
+                    frame_wait.record(started.duration_since(received));
+                    let handled = store.instance.frame(conn, &text);
+                    frame_handle.record(started.elapsed());
+                    if let Err(e) = handled {
                         self.fail_store(&store_id, e);
                     }
                 }

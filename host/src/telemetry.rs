@@ -9,6 +9,11 @@ pub const EVENTS_PUSHED: &str = "livestore_sync_events_pushed_total";
 pub const PUSHES_ACCEPTED: &str = "livestore_sync_pushes_accepted_total";
 pub const PUSHES_REJECTED: &str = "livestore_sync_pushes_rejected_total";
 pub const PUSH_DURATION: &str = "livestore_sync_push_duration_seconds";
+/// Where a frame's time goes on the server (the bench harness's per-push budget): waiting for
+/// its store's shard, inside the component call, and of that, in the storage commit.
+pub const FRAME_WAIT: &str = "livestore_sync_frame_wait_seconds";
+pub const FRAME_HANDLE: &str = "livestore_sync_frame_handle_seconds";
+pub const STORAGE_APPEND: &str = "livestore_sync_storage_append_seconds";
 pub const PULL_CHUNKS_SENT: &str = "livestore_sync_pull_chunks_sent_total";
 pub const HTTP_REQUESTS: &str = "livestore_sync_http_rpc_requests_total";
 pub const SLOW_CONSUMERS_CLOSED: &str = "livestore_sync_slow_consumers_closed_total";
@@ -49,6 +54,9 @@ pub fn handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(PUSH_DURATION.to_string()), &buckets)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(HOOK_DURATION.to_string()), &buckets))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(FRAME_WAIT.to_string()), &buckets))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(FRAME_HANDLE.to_string()), &buckets))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(STORAGE_APPEND.to_string()), &buckets))
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -80,6 +88,12 @@ fn describe() {
         PUSH_DURATION,
         "time to admit a push inside the sync component (validate, commit, publish)"
     );
+    metrics::describe_histogram!(
+        FRAME_WAIT,
+        "time a client frame waits for its store's shard (socket read to handling)"
+    );
+    metrics::describe_histogram!(FRAME_HANDLE, "time of the sync component's call for one client frame");
+    metrics::describe_histogram!(STORAGE_APPEND, "time of one batch's storage commit (append-batch)");
     metrics::describe_counter!(PULL_CHUNKS_SENT, "pull chunks sent (catch-up and live broadcasts)");
     metrics::describe_counter!(HTTP_REQUESTS, "LiveStore HTTP-transport requests");
     metrics::describe_counter!(SLOW_CONSUMERS_CLOSED, "connections cut off because their send queue was full");

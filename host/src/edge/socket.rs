@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -245,15 +245,18 @@ impl Pump {
                         idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                         match msg {
                             Some(Ok(Message::Text(t))) => {
+                                if out_tx.ignores(t.as_str()) {
+                                    continue;
+                                }
                                 tracing::debug!(conn, frame = %crate::redact::redact_frame(t.as_str()), "frame in");
                                 let Some(permit) = next_permit(&in_flight, &mut shutdown).await else { break };
-                                let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned(), permit };
+                                let frame = ShardMsg::Frame { conn, store_id: store_id.clone(), text: t.as_str().to_owned(), permit, received: Instant::now() };
                                 if shard.send(frame).is_err() { break; }
                             }
                             Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                                 Ok(text) => {
                                     let Some(permit) = next_permit(&in_flight, &mut shutdown).await else { break };
-                                    let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text, permit });
+                                    let _ = shard.send(ShardMsg::Frame { conn, store_id: store_id.clone(), text, permit, received: Instant::now() });
                                 }
                                 Err(_) => { out_tx.close(1003, "binary frames must be UTF-8 JSON"); break; }
                             },

@@ -56,6 +56,10 @@ impl SyncRuntime {
     pub fn load(cache_dir: Option<&Path>) -> Result<SyncRuntime> {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // `perf` can name the component's functions (`/tmp/perf-PID.map`); for profiling only.
+        if std::env::var_os("LIVESTORE_SYNC_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
         let started = Instant::now();
         let (component, source) = cache::load_component(&engine, cache_dir)?;

@@ -5,6 +5,7 @@ use crate::bindings::livestore::sync::storage::Host;
 use crate::bindings::{AppendError, EventRow, StoreState};
 use crate::lock::lock;
 use crate::storage;
+use crate::telemetry::STORAGE_APPEND;
 
 /// A storage failure becomes the component's error text, and a line in the server log with
 /// SQLite's own message (the client only learns that its request failed).
@@ -22,7 +23,10 @@ impl Host for HostState {
     }
 
     fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), AppendError> {
-        lock(&self.io.db).append_batch(&store_id, expected_head, &events).map_err(|e| match e {
+        let started = std::time::Instant::now();
+        let appended = lock(&self.io.db).append_batch(&store_id, expected_head, &events);
+        metrics::histogram!(STORAGE_APPEND).record(started.elapsed());
+        appended.map_err(|e| match e {
             storage::AppendError::HeadMoved(head) => AppendError::HeadMoved(head),
             storage::AppendError::Storage(e) => AppendError::StorageFailed(failed("append", &store_id, e)),
         })?;
