@@ -147,6 +147,18 @@ async function measure(name, server) {
   const big = benchJson(server.url, undefined, ['--only', 'fanout', '--fanout-clients', String(sizes.fanoutBig), '--rounds', String(Math.min(sizes.rounds, 30))])
   r.fanoutBigP50 = big.summary.fanoutP50
   r.fanoutBigP99 = big.summary.fanoutP99
+  if (server.pid !== 'auto') {
+    // The same fan-out with a native client (one Rust thread), so the figure is the server's
+    // and not a single Node process parsing a thousand messages per round.
+    log(`${name}: fan-out with the native client (${sizes.fanout}, ${sizes.fanoutBig})`)
+    const fanoutNative = (pullers, rounds) => {
+      const [cmd, args] = pinned(pinClients, path.join(root, 'target', profile, 'fanout_native'), [server.url, String(pullers), String(rounds), String(runs)])
+      return lastJson(execFileSync(cmd, args, { encoding: 'utf8', timeout: 10 * 60_000 }))
+    }
+    const small = fanoutNative(sizes.fanout, sizes.rounds)
+    const large = fanoutNative(sizes.fanoutBig, Math.min(sizes.rounds, 30))
+    Object.assign(r, { fanoutNativeP50: small.p50Ms, fanoutNativeP99: small.p99Ms, fanoutNativeBigP50: large.p50Ms, fanoutNativeBigP99: large.p99Ms })
+  }
   log(`${name}: many stores (${sizes.stores} × ${sizes.pushes})`)
   const many = []
   for (let i = 0; i < runs; i++) many.push(lastJson(node('scenarios.mjs', ['many-stores', server.url, '--stores', String(sizes.stores), '--pushes', String(sizes.pushes)])).pushesPerSec)
@@ -195,9 +207,22 @@ function median(xs) {
   return v.length ? v[Math.floor((v.length - 1) / 2)] : undefined
 }
 
+/// `/metrics`, retried: a keep-alive connection left idle through a long scenario can be closed
+/// by the server just as it is reused ("other side closed").
+async function metricsText(url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`${url}/metrics`)).text()
+    } catch (e) {
+      if (attempt === 3) throw e
+      await sleep(100)
+    }
+  }
+}
+
 /// Sum and count of each histogram the per-push budget reads, from /metrics.
 async function histograms(url) {
-  const text = await (await fetch(`${url}/metrics`)).text()
+  const text = await metricsText(url)
   const out = {}
   for (const name of ['frame_wait', 'frame_handle', 'storage_append', 'push_duration']) {
     const sum = Number(text.match(new RegExp(`^livestore_sync_${name}_seconds_sum (\\S+)`, 'm'))?.[1] ?? 0)
@@ -236,7 +261,7 @@ async function pushBudget(server) {
 
 /// Time spent inside the component per push (validate, commit, publish), from /metrics.
 async function componentShare(url, pushBatchP50) {
-  const text = await (await fetch(`${url}/metrics`)).text()
+  const text = await metricsText(url)
   const sum = Number(text.match(/^livestore_sync_push_duration_seconds_sum (\S+)/m)?.[1])
   const count = Number(text.match(/^livestore_sync_push_duration_seconds_count (\S+)/m)?.[1])
   const insideMs = (sum / count) * 1000
@@ -263,10 +288,11 @@ async function measureShared() {
     if (i < Math.max(runs, 3) - 1) await stop(server)
   }
   results.native.readyCachedMs = median(readies)
-  Object.assign(results.native, await measure('native', server))
-  Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
+  // The budget first, on a server that holds one store, not the thousands the scenarios make.
   log('native: per-push budget')
   results.native.budget = await pushBudget(server)
+  Object.assign(results.native, await measure('native', server))
+  Object.assign(results.native, await componentShare(server.url, results.native.pushBatchP50))
   await stop(server)
   server = await startNative(bin, 18787, path.join(tmp, 'idle-data'))
   Object.assign(results.native, await measureIdle('native', server))
@@ -280,10 +306,10 @@ async function measureSplit() {
   pinClients = clientCpus
   log(`split mode: server on core ${serverCpus}, clients on ${clientCpus}`)
   try {
-    results.nativeSplit = await measure('native, split cores', server)
-    Object.assign(results.nativeSplit, await componentShare(server.url, results.nativeSplit.pushBatchP50))
     log('native, split cores: per-push budget')
-    results.nativeSplit.budget = await pushBudget(server)
+    const budget = await pushBudget(server)
+    results.nativeSplit = await measure('native, split cores', server)
+    Object.assign(results.nativeSplit, await componentShare(server.url, results.nativeSplit.pushBatchP50), { budget })
   } finally {
     pinClients = undefined
   }
@@ -324,6 +350,8 @@ const rows = [
   [`fan-out p99, ${sizes.fanout} live pullers (ms)`, 'fanoutP99', 'lower'],
   [`fan-out p50, ${sizes.fanoutBig} live pullers (ms)`, 'fanoutBigP50', 'lower'],
   [`fan-out p99, ${sizes.fanoutBig} live pullers (ms)`, 'fanoutBigP99', 'lower'],
+  [`fan-out p50 / p99, ${sizes.fanout} live pullers, native client (ms)`, ['fanoutNativeP50', 'fanoutNativeP99'], 'none'],
+  [`fan-out p50 / p99, ${sizes.fanoutBig} live pullers, native client (ms)`, ['fanoutNativeBigP50', 'fanoutNativeBigP99'], 'none'],
   ['contention, 4 pushers (accepted events/s)', 'contention_pull_eventsPerSec', 'higher'],
   [`many stores ${sizes.stores} × ${sizes.pushes} pushes (pushes/s)`, 'manyStoresPushesPerSec', 'higher'],
   [`server RSS with idle connections (MiB; ${sizes.idle} here, ${sizes.refIdle} on the reference)`, 'idleRssMiB', 'none'],
@@ -342,6 +370,11 @@ const lines = [
 ]
 const splitCell = (v) => (split ? ` ${fmt(v)} |` : '')
 for (const [label, key, better] of rows) {
+  if (Array.isArray(key)) {
+    const pair = (r) => (r && r[key[0]] !== undefined ? `${fmt(r[key[0]])} / ${fmt(r[key[1]])}` : '–')
+    lines.push(`| ${label} | ${pair(results.native)} |${split ? ` ${pair(split)} |` : ''} ${pair(results.reference)} | – |`)
+    continue
+  }
   const a = results.native[key]
   const b = results.reference?.[key]
   const ratio = a !== undefined && b !== undefined && better !== 'none' ? (better === 'higher' ? a / b : b / a) : undefined
@@ -377,7 +410,7 @@ if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
 if (smoke) {
   const budgetKeys = ['cycleMs', 'encodeMs', 'waitMs', 'componentMs', 'storageMs', 'ackParseMs', 'restMs']
   const missing = [
-    ...rows.map(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k])),
+    ...rows.flatMap(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k])),
     ...budgetKeys.filter((k) => !Number.isFinite(results.native.budget?.[k])).map((k) => `budget.${k}`),
     ...(modes.includes('split') ? ['pushEventsPerSec', 'fanoutP99'].filter((k) => !Number.isFinite(results.nativeSplit?.[k])).map((k) => `split.${k}`) : []),
   ]

@@ -312,6 +312,12 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() -> Result<()> {
     assert!(delta("livestore_sync_pull_chunks_sent_total") >= 1.0);
     assert!(delta("livestore_sync_connections_refused_total{reason=\"auth\"}") >= 1.0, "a bad token is counted");
     assert!(delta("livestore_sync_push_duration_seconds_count") >= 1.0);
+    // Where a frame's time goes: two pushes and a pull (request and Acks) waited and were
+    // handled; the accepted batch reached storage.
+    assert!(delta("livestore_sync_frame_wait_seconds_count") >= 4.0);
+    assert!(delta("livestore_sync_frame_handle_seconds_count") >= 4.0);
+    assert!(delta("livestore_sync_storage_append_seconds_count") >= 1.0);
+    assert!(delta("livestore_sync_storage_append_seconds_sum") > 0.0);
     assert!(sample(&after, "livestore_sync_open_connections") >= 1.0);
     assert!(sample(&after, "livestore_sync_active_stores") >= 1.0);
     Ok(())

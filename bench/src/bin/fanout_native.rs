@@ -1,0 +1,165 @@
+//! Fan-out with a native client: N live pullers and one pusher speaking the LiveStore wire
+//! frames (as `bench.mjs` does), but in Rust, so that a single Node process parsing a
+//! thousand messages per round is not what the figure measures. Per round: one event pushed,
+//! the time until every puller has received it.
+//! Usage: fanout_native URL [pullers] [rounds] [runs]
+
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use livestore_sync_bench::{median, percentile};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str = "insecure-token-change-me";
+
+/// `encodeURIComponent`: everything but the unreserved characters, percent-encoded.
+fn encode_uri_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The sync URL as the LiveStore client builds it (the payload encoded twice).
+fn sync_url(base: &str, store_id: &str) -> String {
+    let payload = encode_uri_component(&encode_uri_component(&json!({ "authToken": TOKEN }).to_string()));
+    let mut base = base.replacen("http", "ws", 1);
+    if base.matches('/').count() == 2 {
+        base.push('/');
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}storeId={}&payload={payload}&transport=ws", encode_uri_component(store_id))
+}
+
+/// Per seqNum, how many pullers have it; and a wake-up for the round's waiter.
+struct Arrivals {
+    counts: Vec<AtomicUsize>,
+    ready: AtomicUsize,
+    notify: Notify,
+}
+
+async fn puller(url: String, store_id: String, arrivals: Arc<Arrivals>) -> Result<()> {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.context("puller connect")?;
+    let (mut sink, mut stream) = ws.split();
+    let pull = json!({ "_tag": "Request", "id": "0", "tag": "SyncWsRpc.Pull", "headers": [],
+        "payload": { "storeId": store_id, "payload": { "authToken": TOKEN }, "cursor": { "_tag": "None" }, "live": true } });
+    sink.send(Message::text(pull.to_string())).await?;
+    let mut caught_up = false;
+    while let Some(msg) = stream.next().await {
+        let Message::Text(text) = msg? else { continue };
+        let frame: Value = serde_json::from_str(text.as_str())?;
+        if frame["_tag"] != "Chunk" {
+            if frame["_tag"] == "Exit" {
+                bail!("the pull ended: {frame}");
+            }
+            continue;
+        }
+        sink.send(Message::text(r#"{"_tag":"Ack","requestId":"0"}"#)).await?;
+        let batches = frame["values"].as_array().into_iter().flatten();
+        for item in batches.flat_map(|v| v["batch"].as_array().into_iter().flatten()) {
+            let seq = item["eventEncoded"]["seqNum"].as_u64().unwrap_or(0) as usize;
+            if let Some(count) = arrivals.counts.get(seq) {
+                count.fetch_add(1, Ordering::AcqRel);
+                arrivals.notify.notify_one();
+            }
+        }
+        if !caught_up {
+            caught_up = true;
+            arrivals.ready.fetch_add(1, Ordering::AcqRel);
+            arrivals.notify.notify_one();
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for(arrivals: &Arrivals, done: impl Fn() -> bool, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("timed out waiting for {what}");
+        }
+        let _ = tokio::time::timeout(left.min(Duration::from_millis(100)), arrivals.notify.notified()).await;
+    }
+    Ok(())
+}
+
+/// One run: fresh store, `pullers` live pulls, `rounds` pushes; the latency of each round.
+async fn run(base: &str, pullers: usize, rounds: usize, tag: &str) -> Result<Vec<f64>> {
+    let store_id = format!("fanout-native-{tag}");
+    let url = sync_url(base, &store_id);
+    let arrivals = Arc::new(Arrivals {
+        counts: (0..=rounds).map(|_| AtomicUsize::new(0)).collect(),
+        ready: AtomicUsize::new(0),
+        notify: Notify::new(),
+    });
+    let mut tasks = Vec::with_capacity(pullers);
+    for _ in 0..pullers {
+        let (url, store_id, arrivals) = (url.clone(), store_id.clone(), arrivals.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = puller(url, store_id, arrivals).await {
+                eprintln!("a puller failed: {e:#}");
+            }
+        }));
+    }
+    wait_for(&arrivals, || arrivals.ready.load(Ordering::Acquire) == pullers, "every puller to catch up").await?;
+    let (mut pusher, _) = tokio_tungstenite::connect_async(url).await.context("pusher connect")?;
+    let mut latencies = Vec::with_capacity(rounds);
+    for seq in 1..=rounds {
+        let event = json!({ "name": "todoCreated-v1", "args": { "id": format!("todo-{seq}"), "text": format!("event {seq}"), "completed": false },
+            "seqNum": seq, "parentSeqNum": seq - 1, "clientId": "fanout-pusher", "sessionId": "fanout-pusher-session" });
+        let push = json!({ "_tag": "Request", "id": seq.to_string(), "tag": "SyncWsRpc.Push", "headers": [],
+            "payload": { "storeId": store_id, "payload": { "authToken": TOKEN }, "batch": [event], "backendId": { "_tag": "None" } } });
+        let started = Instant::now();
+        pusher.send(Message::text(push.to_string())).await?;
+        wait_for(&arrivals, || arrivals.counts[seq].load(Ordering::Acquire) == pullers, "a round").await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        // The push's ack, before the next round.
+        while let Some(msg) = pusher.next().await {
+            let Message::Text(text) = msg? else { continue };
+            let frame: Value = serde_json::from_str(text.as_str())?;
+            if frame["_tag"] == "Exit" {
+                if frame["exit"]["_tag"] != "Success" {
+                    bail!("push {seq} failed: {frame}");
+                }
+                break;
+            }
+        }
+    }
+    for task in tasks {
+        task.abort();
+    }
+    Ok(latencies)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8787".into());
+    let numbers: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
+    let (pullers, rounds, runs) =
+        (*numbers.first().unwrap_or(&1000), *numbers.get(1).unwrap_or(&30), *numbers.get(2).unwrap_or(&3));
+    let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let mut latencies = run(&base, pullers, rounds, &format!("{tag}-{i}")).await?;
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        p50s.push(percentile(&latencies, 50.0));
+        p99s.push(percentile(&latencies, 99.0));
+    }
+    println!(
+        "{}",
+        json!({ "scenario": "fanout-native", "pullers": pullers, "rounds": rounds, "runs": runs,
+            "p50Ms": median(&mut p50s), "p99Ms": median(&mut p99s) })
+    );
+    Ok(())
+}
