@@ -261,9 +261,7 @@ async function pushBudget(server) {
 
 /// Time spent inside the component per push (validate, commit, publish), from /metrics.
 async function componentShare(url, pushBatchP50) {
-  const text = await metricsText(url)
-  const sum = Number(text.match(/^livestore_sync_push_duration_seconds_sum (\S+)/m)?.[1])
-  const count = Number(text.match(/^livestore_sync_push_duration_seconds_count (\S+)/m)?.[1])
+  const { sum, count } = (await histograms(url)).push_duration
   const insideMs = (sum / count) * 1000
   return { insideMs, share: pushBatchP50 ? insideMs / pushBatchP50 : undefined }
 }

@@ -14,13 +14,13 @@
 //! covered by a stale entry.
 
 use crate::core::{Core, Protocol};
+use crate::encode::json_str;
 use crate::host::Host;
 
 /// The Ack a LiveStore client sends for a chunk of stream `request_id` (as its JSON encoder
 /// writes it).
 pub(crate) fn ack_frame(request_id: &str) -> String {
-    let id = serde_json::to_string(request_id).unwrap_or_default();
-    format!(r#"{{"_tag":"Ack","requestId":{id}}}"#)
+    format!(r#"{{"_tag":"Ack","requestId":{}}}"#, json_str(request_id))
 }
 
 impl Core {

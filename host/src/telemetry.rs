@@ -51,12 +51,11 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let buckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(PUSH_DURATION.to_string()), &buckets)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(HOOK_DURATION.to_string()), &buckets))
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(FRAME_WAIT.to_string()), &buckets))
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(FRAME_HANDLE.to_string()), &buckets))
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(STORAGE_APPEND.to_string()), &buckets))
+        let builder = [PUSH_DURATION, HOOK_DURATION, FRAME_WAIT, FRAME_HANDLE, STORAGE_APPEND]
+            .into_iter()
+            .try_fold(PrometheusBuilder::new(), |b, name| {
+                b.set_buckets_for_metric(Matcher::Full(name.to_string()), &buckets)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

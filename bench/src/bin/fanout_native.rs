@@ -7,38 +7,13 @@
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use livestore_sync_bench::{median, percentile};
+use livestore_sync_tests::{ack, event, pull_request, push_request, sync_url, TOKEN};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
-
-const TOKEN: &str = "insecure-token-change-me";
-
-/// `encodeURIComponent`: everything but the unreserved characters, percent-encoded.
-fn encode_uri_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The sync URL as the LiveStore client builds it (the payload encoded twice).
-fn sync_url(base: &str, store_id: &str) -> String {
-    let payload = encode_uri_component(&encode_uri_component(&json!({ "authToken": TOKEN }).to_string()));
-    let mut base = base.replacen("http", "ws", 1);
-    if base.matches('/').count() == 2 {
-        base.push('/');
-    }
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}storeId={}&payload={payload}&transport=ws", encode_uri_component(store_id))
-}
 
 /// Per seqNum, how many pullers have it; and a wake-up for the round's waiter.
 struct Arrivals {
@@ -50,9 +25,8 @@ struct Arrivals {
 async fn puller(url: String, store_id: String, arrivals: Arc<Arrivals>) -> Result<()> {
     let (ws, _) = tokio_tungstenite::connect_async(url).await.context("puller connect")?;
     let (mut sink, mut stream) = ws.split();
-    let pull = json!({ "_tag": "Request", "id": "0", "tag": "SyncWsRpc.Pull", "headers": [],
-        "payload": { "storeId": store_id, "payload": { "authToken": TOKEN }, "cursor": { "_tag": "None" }, "live": true } });
-    sink.send(Message::text(pull.to_string())).await?;
+    sink.send(Message::text(pull_request("0", &store_id, None, true).to_string())).await?;
+    let ack = ack("0").to_string();
     let mut caught_up = false;
     while let Some(msg) = stream.next().await {
         let Message::Text(text) = msg? else { continue };
@@ -63,7 +37,7 @@ async fn puller(url: String, store_id: String, arrivals: Arc<Arrivals>) -> Resul
             }
             continue;
         }
-        sink.send(Message::text(r#"{"_tag":"Ack","requestId":"0"}"#)).await?;
+        sink.send(Message::text(ack.clone())).await?;
         let batches = frame["values"].as_array().into_iter().flatten();
         for item in batches.flat_map(|v| v["batch"].as_array().into_iter().flatten()) {
             let seq = item["eventEncoded"]["seqNum"].as_u64().unwrap_or(0) as usize;
@@ -96,7 +70,8 @@ async fn wait_for(arrivals: &Arrivals, done: impl Fn() -> bool, what: &str) -> R
 /// One run: fresh store, `pullers` live pulls, `rounds` pushes; the latency of each round.
 async fn run(base: &str, pullers: usize, rounds: usize, tag: &str) -> Result<Vec<f64>> {
     let store_id = format!("fanout-native-{tag}");
-    let url = sync_url(base, &store_id);
+    let ws_base = base.replacen("http", "ws", 1);
+    let url = sync_url(ws_base.trim_end_matches('/'), &store_id, TOKEN);
     let arrivals = Arc::new(Arrivals {
         counts: (0..=rounds).map(|_| AtomicUsize::new(0)).collect(),
         ready: AtomicUsize::new(0),
@@ -115,10 +90,7 @@ async fn run(base: &str, pullers: usize, rounds: usize, tag: &str) -> Result<Vec
     let (mut pusher, _) = tokio_tungstenite::connect_async(url).await.context("pusher connect")?;
     let mut latencies = Vec::with_capacity(rounds);
     for seq in 1..=rounds {
-        let event = json!({ "name": "todoCreated-v1", "args": { "id": format!("todo-{seq}"), "text": format!("event {seq}"), "completed": false },
-            "seqNum": seq, "parentSeqNum": seq - 1, "clientId": "fanout-pusher", "sessionId": "fanout-pusher-session" });
-        let push = json!({ "_tag": "Request", "id": seq.to_string(), "tag": "SyncWsRpc.Push", "headers": [],
-            "payload": { "storeId": store_id, "payload": { "authToken": TOKEN }, "batch": [event], "backendId": { "_tag": "None" } } });
+        let push = push_request(&seq.to_string(), &store_id, vec![event(seq as i64, seq as i64 - 1)], None);
         let started = Instant::now();
         pusher.send(Message::text(push.to_string())).await?;
         wait_for(&arrivals, || arrivals.counts[seq].load(Ordering::Acquire) == pullers, "a round").await?;
