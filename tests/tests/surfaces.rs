@@ -305,7 +305,19 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() -> Result<()> {
     c.push(&store, chain(2, 4), None).await?;
     c.push(&store, chain(2, 2), None).await?; // rejected: server ahead
     c.pull_all(&store, None).await?;
-    let after = metrics(&server).await?;
+    // The shard records a frame's handling time after the component returns, and the component
+    // has already sent its answer by then: the last frame's sample can land just after the
+    // client saw the answer. Read until it has (or give up after 5 s and let the asserts say why).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let after = metrics(&server).await?;
+        let handled = sample(&after, "livestore_sync_frame_handle_seconds_count")
+            - sample(&before, "livestore_sync_frame_handle_seconds_count");
+        if handled >= 4.0 || std::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let delta = |key: &str| sample(&after, key) - sample(&before, key);
     assert!(delta("livestore_sync_events_pushed_total") >= 3.0);
     assert!(delta("livestore_sync_pushes_rejected_total{reason=\"server-ahead\"}") >= 1.0);
