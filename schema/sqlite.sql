@@ -1,7 +1,8 @@
--- The SQLite layout every home shares (native, worker on DO SQLite, worker on D1):
--- `@livestore/sync-cf`'s format 7 (`context_7` and one `eventlog_7_<name>` per store) plus
--- livestore-sync's own metadata. host/src/storage.rs reads this file with include_str!, and
--- cloudflare/scripts/build.mjs turns it into gen/schema.js. Each statement follows a
+-- The worker's SQLite layout (DO SQLite and D1): `@livestore/sync-cf`'s format 7 (`context_7`
+-- and one `eventlog_7_<name>` per store) plus livestore-sync's own metadata.
+-- cloudflare/scripts/build.mjs turns it into gen/schema.js; the native server, whose layout is
+-- schema/native-sqlite.sql, reads it (host/src/schema.rs) only to test the migration of its
+-- older data directories, which used this layout. Each statement follows a
 -- `-- name:` line; statements are bound with parameters, never built from input. The only
 -- identifier spliced in is `{table}`, an event-log table name claimed by `claim_table` and
 -- quoted by the caller.

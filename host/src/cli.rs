@@ -4,7 +4,8 @@
 //! while a server holds it: its admin endpoints go through the store's owner instead.
 
 use crate::data_lock::DataDirLock;
-use crate::storage::{Db, Durability};
+use crate::layout_migration::NeedsMigration;
+use crate::storage::{Db, Durability, Migrate};
 use crate::store_admin::{import_lines, ExportHeader};
 pub use crate::store_admin::{ImportBackendId, Imported};
 use anyhow::{bail, Context, Result};
@@ -28,12 +29,25 @@ fn lock_for_writing(data_dir: &Path, command: &str) -> Result<DataDirLock> {
     })
 }
 
-fn open_existing(data_dir: &Path) -> Result<Db> {
+fn existing_db_path(data_dir: &Path) -> Result<PathBuf> {
     let path = db_path(data_dir);
     if !path.exists() {
         bail!("no database at {} (is --data-dir right?)", path.display());
     }
-    Db::open(&path, Durability::Normal)
+    Ok(path)
+}
+
+/// The data file for a reading command. A file in the older layout is migrated first when no
+/// server holds the directory (a running server of this version has migrated it already).
+fn open_existing(data_dir: &Path) -> Result<Db> {
+    let path = existing_db_path(data_dir)?;
+    match Db::open_with(&path, Durability::Normal, Migrate::No) {
+        Err(e) if e.is::<NeedsMigration>() => {
+            let _lock = DataDirLock::acquire(data_dir, "migrate").map_err(|held| anyhow::anyhow!("{e}: {held:#}"))?;
+            Db::open(&path, Durability::Normal)
+        }
+        opened => opened,
+    }
 }
 
 /// A progress bar on a terminal, nothing when stderr is piped.
@@ -155,9 +169,8 @@ pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Wr
         writeln!(out, "head:           {}", info.head)?;
         writeln!(out, "backend id:     {}", info.backend_id)?;
         writeln!(out, "events:         {}", info.event_count)?;
+        writeln!(out, "created:        {}", info.created_at)?;
         writeln!(out, "last sync:      {}", info.last_sync_at.as_deref().unwrap_or("never"))?;
-        writeln!(out, "table:          {}", info.table)?;
-        writeln!(out, "format version: {}", info.format_version)?;
     }
     Ok(())
 }
@@ -237,8 +250,9 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<u64> {
 }
 
 pub fn reset(data_dir: &Path, store_id: &str) -> Result<(u64, String)> {
-    let mut db = open_existing(data_dir)?;
+    let path = existing_db_path(data_dir)?;
     let _lock = lock_for_writing(data_dir, "reset")?;
+    let mut db = Db::open(&path, Durability::Normal)?;
     let backend_id = nanoid::nanoid!();
     let removed = db.reset(store_id, &backend_id)?;
     Ok((removed, backend_id))

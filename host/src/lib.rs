@@ -16,6 +16,7 @@ pub mod edge;
 pub mod fault_report;
 pub mod health_check;
 pub mod hooks;
+pub mod layout_migration;
 pub mod lock;
 pub mod redact;
 pub mod runtime;

@@ -1,17 +1,30 @@
-//! The SQL both homes share, from `schema/sqlite.sql` (the worker's build reads the same file):
-//! each statement follows a `-- name:` line.
+//! SQL kept in files under `schema/`, each statement after a `-- name:` line:
+//! `schema/native-sqlite.sql`, the native server's layout, and `schema/sqlite.sql`,
+//! `@livestore/sync-cf`'s format 7, which the worker's build reads and from which a native data
+//! directory of the older layout is migrated.
 
 const SQL: &str = include_str!("../../schema/sqlite.sql");
+const NATIVE: &str = include_str!("../../schema/native-sqlite.sql");
 
-/// The statement (or statements) named `name`; panics on a name the file lacks, which the
-/// tests below rule out for every name used.
-pub fn statement(name: &str) -> &'static str {
+/// The statement (or statements) named `name` in `file`; panics on a name the file lacks, which
+/// the tests below rule out for every name used.
+fn named(file: &'static str, file_name: &str, name: &str) -> &'static str {
     let marker = format!("-- name: {name}\n");
     let start =
-        SQL.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("schema/sqlite.sql has no {name}"));
-    let rest = &SQL[start..];
+        file.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("schema/{file_name} has no {name}"));
+    let rest = &file[start..];
     let end = rest.find("\n-- name: ").map_or(rest.len(), |i| i + 1);
     rest[..end].trim()
+}
+
+/// A statement of format 7 (`schema/sqlite.sql`).
+pub fn statement(name: &str) -> &'static str {
+    named(SQL, "sqlite.sql", name)
+}
+
+/// The native layout's tables and indexes (`schema/native-sqlite.sql`).
+pub fn native_layout() -> &'static str {
+    named(NATIVE, "native-sqlite.sql", "layout")
 }
 
 /// The metadata tables and indexes.
@@ -44,5 +57,12 @@ mod tests {
         assert_eq!(existing, 0, "an unclaimed table of that name blocks the claim");
         let own = conn.execute(super::claim_table(), rusqlite::params!["t4", "eventlog_7_t", 1]).unwrap();
         assert_eq!(own, 1, "unless the store wrote it");
+    }
+
+    #[test]
+    fn the_native_layout_parses_and_can_be_created_twice() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::native_layout()).unwrap();
+        conn.execute_batch(super::native_layout()).unwrap();
     }
 }

@@ -145,10 +145,8 @@ impl Shards {
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
+            // The first opening migrates an older layout (the server holds the data directory).
             let db = Db::open(&db_path, config.durability)?;
-            if index == 0 {
-                db.warn_about_shared_tables()?;
-            }
             let io = Arc::new(ShardIo {
                 db: Mutex::new(db),
                 conns: Mutex::new(HashMap::new()),

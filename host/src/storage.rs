@@ -1,21 +1,18 @@
-//! SQLite storage in `@livestore/sync-cf`'s format 7: `eventlog_7_<name>` per store and `context_7`
-//! for heads and backend ids, plus `livestore_sync_stores` for the injective
-//! store-id → table mapping and its sync metadata.
-
-use crate::store_id::validate_store_id;
-use crate::table_names::{claim_table_name, quote_ident, warn_about_shared_tables};
-use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-pub use crate::table_names::FORMAT_VERSION;
+//! The native server's SQLite storage (`schema/native-sqlite.sql`): a `stores` row per store
+//! (head, backend id, counts) and every store's events in one `events` table keyed by
+//! `(storeKey, seqNum)`. A data directory in the older table-per-store layout is migrated when
+//! it is opened for serving (`layout_migration`).
 
 /// One event-log row, as stored: the WIT `event-row` the component reads and writes
 /// (`eventId` is the client's own event id of the simple protocol, kept in
 /// `livestore_sync_event_ids`).
 pub use crate::bindings::EventRow as Row;
+use crate::layout_migration::{self, Layout};
+use crate::store_id::validate_store_id;
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why an append wrote nothing.
 #[derive(Debug)]
@@ -53,11 +50,8 @@ pub enum Durability {
 
 pub struct Db {
     pub(crate) conn: Connection,
-    /// store id → quoted event-log table name.
-    tables: HashMap<String, String>,
     file: FileGuard,
 }
-
 /// The database file this connection opened. If the file at the path is deleted or replaced
 /// while serving, SQLite keeps writing to the old inode, which nobody will read again: every
 /// acknowledged event would be lost at restart. Writes check the path first (one `stat`) and
@@ -101,9 +95,25 @@ impl FileGuard {
     }
 }
 
+/// Whether opening may migrate a data file of the older layout (only a holder of the data
+/// directory's lock may: the migration rewrites every table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrate {
+    Yes,
+    No,
+}
+
 impl Db {
+    /// Open (or create) the data file for serving or writing: an older layout is migrated.
+    /// The caller holds the data directory's lock.
     pub fn open(path: &Path, durability: Durability) -> Result<Db> {
-        let conn = Connection::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?;
+        Db::open_with(path, durability, Migrate::Yes)
+    }
+
+    /// Open the data file; with `Migrate::No`, a file in the older layout is refused with
+    /// [`layout_migration::NeedsMigration`].
+    pub fn open_with(path: &Path, durability: Durability, migrate: Migrate) -> Result<Db> {
+        let mut conn = Connection::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
         let sync = match durability {
@@ -111,20 +121,19 @@ impl Db {
             Durability::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
-        conn.execute_batch(crate::schema::metadata())
-            .and_then(|()| {
-                conn.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS livestore_sync_health (id INTEGER PRIMARY KEY, checkedAt TEXT NOT NULL) STRICT",
-                )
-            })
-        .context("creating metadata tables")?;
-        Ok(Db { conn, tables: HashMap::new(), file: FileGuard::new(path) })
-    }
-
-    /// Log every pair of stores that share one event-log table (see `table_names.rs`); the
-    /// server does this once at start.
-    pub fn warn_about_shared_tables(&self) -> Result<()> {
-        warn_about_shared_tables(&self.conn)
+        match layout_migration::layout(&conn)? {
+            Layout::Current => {}
+            Layout::Empty => {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Another process may have created it meanwhile: the DDL is idempotent.
+                tx.execute_batch(crate::schema::native_layout()).context("creating the tables")?;
+                tx.pragma_update(None, "user_version", layout_migration::CURRENT_LAYOUT)?;
+                tx.commit()?;
+            }
+            Layout::TablePerStore if migrate == Migrate::Yes => layout_migration::migrate(&mut conn, path)?,
+            Layout::TablePerStore => return Err(layout_migration::NeedsMigration(path.to_path_buf()).into()),
+        }
+        Ok(Db { conn, file: FileGuard::new(path) })
     }
 
     /// A real write (health check): fails when the database is read-only or the disk full.
@@ -139,55 +148,30 @@ impl Db {
         Ok(())
     }
 
-    /// The quoted event-log table of a store, claiming and creating it on first use.
-    pub(crate) fn table_for(&mut self, store_id: &str) -> Result<String> {
-        if let Some(t) = self.tables.get(store_id) {
-            return Ok(t.clone());
-        }
-        validate_store_id(store_id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row("SELECT tableName FROM livestore_sync_stores WHERE storeId = ?1", [store_id], |r| r.get(0))
-            .optional()?;
-        let name = match existing {
-            Some(name) => name,
-            None => claim_table_name(&tx, store_id)?,
-        };
-        let quoted = quote_ident(&name);
-        tx.execute_batch(&crate::schema::event_log_table(&quoted))?;
-        tx.commit()?;
-        self.tables.insert(store_id.to_string(), quoted.clone());
-        Ok(quoted)
-    }
-
-    /// Drop the cached table name of a store that no longer exists.
-    pub(crate) fn forget_table(&mut self, store_id: &str) {
-        self.tables.remove(store_id);
-    }
-
-    /// Load a store's head and backend id, persisting `fresh_backend_id` for a new store.
+    /// Load a store's head and backend id, creating the store with `fresh_backend_id`.
     pub fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
-        self.file.check()?;
-        let table = self.table_for(store_id)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO context_7 (storeId, currentHead, backendId) VALUES (?1, 0, ?2)",
-            params![store_id, fresh_backend_id],
-        )?;
-        let (mut head, backend_id): (i64, String) =
-            tx.query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        // A log written by `@livestore/sync-cf` can hold rows past its head (its non-atomic
-        // inserts); those rows are visible to pulls, so the head must cover them.
-        let max: Option<i64> = tx.query_row(&format!("SELECT MAX(seqNum) FROM {table}"), [], |r| r.get(0))?;
-        if let Some(max) = max.filter(|m| *m > head) {
-            tracing::warn!(store_id, head, max, "event log extends past the stored head; advancing the head");
-            tx.execute("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2", params![max, store_id])?;
-            head = max;
+        if let Some(found) = self.store_context(store_id)? {
+            return Ok(found);
         }
-        tx.commit()?;
-        Ok((head, backend_id))
+        self.file.check()?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO stores (storeId, head, backendId, createdAt) \
+                 VALUES (?1, 0, ?2, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            )?
+            .execute(params![store_id, fresh_backend_id])
+            .context("creating the store")?;
+        self.store_context(store_id)?.with_context(|| format!("store {store_id:?} vanished while it was created"))
+    }
+
+    /// A store's head and backend id; `None` if it does not exist.
+    pub fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>> {
+        validate_store_id(store_id)?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT head, backendId FROM stores WHERE storeId = ?1")?
+            .query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
     }
 
     /// Append `rows` and move the head to the last row's seqNum in one transaction,
@@ -197,53 +181,64 @@ impl Db {
             return Ok(());
         };
         self.file.check()?;
-        let table = self.table_for(store_id)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
-        let head: i64 = tx
-            .prepare_cached("SELECT currentHead FROM context_7 WHERE storeId = ?1")
-            .and_then(|mut s| s.query_row([store_id], |r| r.get(0)))
-            .context("reading the stored head")?;
+        let (key, head): (i64, i64) = tx
+            .prepare_cached("SELECT storeKey, head FROM stores WHERE storeId = ?1")
+            .and_then(|mut s| s.query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .context("reading the stored head")?
+            .with_context(|| format!("store {store_id:?} does not exist (it was removed while open)"))?;
         if head != expected_head {
             return Err(AppendError::HeadMoved(head));
         }
-        write_batch(tx, &table, store_id, rows, last).map_err(AppendError::Storage)
+        insert_rows(&tx, key, rows)?;
+        tx.prepare_cached(
+            "UPDATE stores SET head = ?1, lastSyncAt = ?2, eventCount = eventCount + ?3 WHERE storeKey = ?4",
+        )
+        .and_then(|mut s| s.execute(params![last.seq_num, last.created_at, rows.len() as i64, key]))
+        .context("moving the head")?;
+        tx.commit().context("committing the batch")?;
+        Ok(())
     }
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
     pub fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seqNum FROM livestore_sync_event_ids WHERE storeId = ?1 AND eventId = ?2")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.seqNum FROM events e JOIN stores s ON e.storeKey = s.storeKey \
+             WHERE s.storeId = ?1 AND e.eventId = ?2",
+        )?;
         ids.iter().map(|id| Ok(stmt.query_row(params![store_id, id], |r| r.get(0)).optional()?)).collect()
     }
 
     /// The greatest seqNum created at or before `timestamp` (same text form as `createdAt`).
     pub fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64> {
-        let table = self.table_for(store_id)?;
         let seq: Option<i64> = self
             .conn
-            .prepare_cached(&format!("SELECT MAX(seqNum) FROM {table} WHERE createdAt <= ?1"))?
-            .query_row([timestamp], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT MAX(e.seqNum) FROM events e JOIN stores s ON e.storeKey = s.storeKey \
+                 WHERE s.storeId = ?1 AND e.createdAt <= ?2",
+            )?
+            .query_row([store_id, timestamp], |r| r.get(0))?;
         Ok(seq.unwrap_or(0))
     }
 
     pub fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64> {
-        let table = self.table_for(store_id)?;
         let n: i64 = self
             .conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE seqNum > ?1"))?
-            .query_row([cursor], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT COUNT(*) FROM events e JOIN stores s ON e.storeKey = s.storeKey \
+                 WHERE s.storeId = ?1 AND e.seqNum > ?2",
+            )?
+            .query_row(params![store_id, cursor], |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
 
     pub fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<Row>> {
-        let table = self.table_for(store_id)?;
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT e.seqNum, e.parentSeqNum, e.name, e.args, e.createdAt, e.clientId, e.sessionId, i.eventId FROM {table} e \
-             LEFT JOIN livestore_sync_event_ids i ON i.storeId = ?3 AND i.seqNum = e.seqNum \
-             WHERE e.seqNum > ?1 ORDER BY e.seqNum ASC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![cursor, limit, store_id], |r| {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.seqNum, e.parentSeqNum, e.name, e.args, e.createdAt, e.clientId, e.sessionId, e.eventId \
+             FROM events e JOIN stores s ON e.storeKey = s.storeKey \
+             WHERE s.storeId = ?1 AND e.seqNum > ?2 ORDER BY e.seqNum ASC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![store_id, cursor, limit], |r| {
             Ok(Row {
                 seq_num: r.get(0)?,
                 parent_seq_num: r.get(1)?,
@@ -259,39 +254,27 @@ impl Db {
     }
 }
 
-/// The rows and the new head of an admitted batch, in the caller's transaction, committed.
-fn write_batch(tx: rusqlite::Transaction<'_>, table: &str, store_id: &str, rows: &[Row], last: &Row) -> Result<()> {
-    insert_rows(&tx, table, store_id, rows)?;
-    tx.prepare_cached("UPDATE context_7 SET currentHead = ?1 WHERE storeId = ?2")?
-        .execute(params![last.seq_num, store_id])?;
-    tx.prepare_cached(
-        "UPDATE livestore_sync_stores SET lastSyncAt = ?1, totalEvents = totalEvents + ?2 WHERE storeId = ?3",
-    )?
-    .execute(params![last.created_at, rows.len() as i64, store_id])?;
-    tx.commit().context("committing the batch")?;
-    Ok(())
-}
-
-/// Insert event rows (and their client event ids) inside the caller's transaction.
-pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, table: &str, store_id: &str, rows: &[Row]) -> Result<()> {
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO {table} (seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    ))?;
+/// Insert event rows (with their client event ids) for the store `key`, inside the caller's
+/// transaction.
+pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, key: i64, rows: &[Row]) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (storeKey, seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId, eventId) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
     for r in rows {
         insert
-            .execute(params![r.seq_num, r.parent_seq_num, r.name, r.args, r.created_at, r.client_id, r.session_id])
+            .execute(params![
+                key,
+                r.seq_num,
+                r.parent_seq_num,
+                r.name,
+                r.args,
+                r.created_at,
+                r.client_id,
+                r.session_id,
+                r.event_id
+            ])
             .with_context(|| format!("inserting event {}", r.seq_num))?;
-    }
-    if rows.iter().any(|r| r.event_id.is_some()) {
-        let mut insert_id =
-            tx.prepare_cached("INSERT INTO livestore_sync_event_ids (storeId, eventId, seqNum) VALUES (?1, ?2, ?3)")?;
-        for r in rows {
-            if let Some(id) = &r.event_id {
-                insert_id
-                    .execute(params![store_id, id, r.seq_num])
-                    .with_context(|| format!("recording event id {id:?}"))?;
-            }
-        }
     }
     Ok(())
 }
@@ -320,83 +303,6 @@ mod tests {
     }
 
     #[test]
-    fn table_names_are_one_to_one_and_prefer_the_reference_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
-        let mut table = |id: &str| db.table_for(id).unwrap();
-        assert_eq!(table("a-b"), "\"eventlog_7_a_b\"");
-        assert_eq!(table("a_b"), "\"eventlog_7_x-615f62\"");
-        assert_eq!(table("a b"), "\"eventlog_7_x-612062\"");
-        assert_eq!(table("Abc"), "\"eventlog_7_Abc\"");
-        // SQLite would open `eventlog_7_Abc` for `eventlog_7_abc`.
-        assert_eq!(table("abc"), "\"eventlog_7_x-616263\"");
-        // Ids that look like encoded names get reference names, which cannot equal one.
-        assert_eq!(table("x-616263"), "\"eventlog_7_x_616263\"");
-        assert_eq!(table("X_616263"), "\"eventlog_7_x-585f363136323633\"");
-        // NFC and NFD forms of one word are different ids.
-        assert_eq!(table("caf\u{e9}"), "\"eventlog_7_caf_\"");
-        assert_eq!(table("cafe\u{301}"), "\"eventlog_7_cafe_\"");
-        assert_eq!(table("CAF\u{c9}"), "\"eventlog_7_x-434146c389\"");
-        // An astral character is two UTF-16 units, as in `@livestore/sync-cf`'s JavaScript.
-        assert_eq!(table("\u{1f600}"), "\"eventlog_7___\"");
-        assert_eq!(table("a\"; DROP TABLE context_7; --"), "\"eventlog_7_a___DROP_TABLE_context_7____\"");
-        assert!(db.table_for("").is_err());
-        // Every claim is its own table.
-        let names: Vec<String> = db.tables().unwrap().into_iter().filter(|t| t.starts_with("eventlog_")).collect();
-        assert_eq!(names.len(), 12, "{names:?}");
-    }
-
-    #[test]
-    fn a_table_the_reference_left_is_only_taken_by_its_own_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        {
-            let db = Db::open(&path, Durability::Normal).unwrap();
-            // What @livestore/sync-cf writes: a head for `team-1` and its table, no claim.
-            db.conn
-                .execute_batch(
-                    "INSERT INTO context_7 VALUES ('team-1', 1, 'ref-backend');
-                     CREATE TABLE eventlog_7_team_1 (seqNum integer primary key, parentSeqNum integer not null, name text not null, args text, createdAt text not null, clientId text not null, sessionId text not null) strict;
-                     INSERT INTO eventlog_7_team_1 VALUES (1, 0, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's');",
-                )
-                .unwrap();
-        }
-        let mut db = Db::open(&path, Durability::Normal).unwrap();
-        // `team_1` and `TEAM 1` map to the same reference name but are not its owner.
-        assert_eq!(db.init_store("team_1", "b").unwrap(), (0, "b".to_string()));
-        assert_eq!(db.table_for("TEAM 1").unwrap(), "\"eventlog_7_x-5445414d2031\"");
-        assert_eq!(db.init_store("team-1", "unused").unwrap(), (1, "ref-backend".to_string()));
-        assert_eq!(db.count_after("team-1", 0).unwrap(), 1);
-        assert_eq!(db.count_after("team_1", 0).unwrap(), 0);
-    }
-
-    #[test]
-    fn claims_written_by_earlier_versions_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        {
-            let mut db = Db::open(&path, Durability::Normal).unwrap();
-            db.init_store("a-b", "b1").unwrap();
-            db.append_batch("a-b", 0, &[row(1)]).unwrap();
-            // The hex name earlier versions gave `a_b`, claimed and in use.
-            db.conn
-                .execute_batch(
-                    "INSERT INTO livestore_sync_stores (storeId, tableName, formatVersion, createdAt) VALUES ('a_b', 'eventlog_7_x_615f62', 7, '2026-01-01');
-                     CREATE TABLE eventlog_7_x_615f62 (seqNum integer primary key, parentSeqNum integer not null, name text not null, args text, createdAt text not null, clientId text not null, sessionId text not null) strict;
-                     INSERT INTO context_7 VALUES ('a_b', 2, 'b2');
-                     INSERT INTO eventlog_7_x_615f62 VALUES (1, 0, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's'), (2, 1, 'e', '{}', '2026-01-01T00:00:00.000Z', 'c', 's');",
-                )
-                .unwrap();
-        }
-        let mut db = Db::open(&path, Durability::Normal).unwrap();
-        assert_eq!(db.table_for("a_b").unwrap(), "\"eventlog_7_x_615f62\"");
-        assert_eq!(db.init_store("a_b", "unused").unwrap(), (2, "b2".to_string()));
-        assert_eq!(db.init_store("a-b", "unused").unwrap(), (1, "b1".to_string()));
-        // An id whose reference name is that old hex name case-insensitively gets its own table.
-        assert_eq!(db.table_for("X_615F62").unwrap(), "\"eventlog_7_x-585f363135463632\"");
-    }
-
-    #[test]
     fn append_is_atomic_and_guarded_by_the_head() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
@@ -407,9 +313,46 @@ mod tests {
         assert!(db.append_batch("s", 2, &[row(3), row(4), row(3)]).is_err());
         assert_eq!(db.count_after("s", 0).unwrap(), 2);
         // a stale expected head writes nothing
-        assert!(db.append_batch("s", 0, &[row(3)]).is_err());
+        assert!(matches!(db.append_batch("s", 0, &[row(3)]), Err(AppendError::HeadMoved(2))));
         let (head, backend) = db.init_store("s", "other").unwrap();
         assert_eq!((head, backend.as_str()), (2, "b1"));
         assert_eq!(db.read_after("s", 1, 10).unwrap(), vec![row(2)]);
+    }
+
+    #[test]
+    fn stores_are_kept_apart_whatever_their_ids_look_like() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        // Ids `@livestore/sync-cf` maps to one table name, and SQL in an id.
+        let ids = ["a-b", "a_b", "Abc", "abc", "caf\u{e9}", "cafe\u{301}", "x\"; DROP TABLE stores; --"];
+        for (i, id) in ids.iter().enumerate() {
+            db.init_store(id, &format!("b{i}")).unwrap();
+            let rows: Vec<Row> = (1..=i as i64 + 1).map(row).collect();
+            db.append_batch(id, 0, &rows).unwrap();
+        }
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(db.count_after(id, 0).unwrap(), i as u64 + 1, "{id:?}");
+            assert_eq!(db.store_context(id).unwrap(), Some((i as i64 + 1, format!("b{i}"))));
+        }
+        assert!(db.init_store("", "b").is_err());
+        assert_eq!(db.store_context("nobody").unwrap(), None);
+    }
+
+    #[test]
+    fn client_event_ids_are_found_per_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        for store in ["s", "t"] {
+            db.init_store(store, "b").unwrap();
+        }
+        let with_id = |seq: i64, id: &str| Row { event_id: Some(id.into()), ..row(seq) };
+        db.append_batch("s", 0, &[with_id(1, "e1"), row(2), with_id(3, "e3")]).unwrap();
+        let ids = ["e3".to_string(), "e2".into(), "e1".into()];
+        assert_eq!(db.find_event_ids("s", &ids).unwrap(), vec![Some(3), None, Some(1)]);
+        assert_eq!(db.find_event_ids("t", &ids).unwrap(), vec![None, None, None]);
+        // One id once per store, but the same id in another store is another event.
+        assert!(db.append_batch("s", 3, &[with_id(4, "e1")]).is_err());
+        db.append_batch("t", 0, &[with_id(1, "e1")]).unwrap();
+        assert_eq!(db.read_after("s", 0, 10).unwrap()[2].event_id.as_deref(), Some("e3"));
     }
 }

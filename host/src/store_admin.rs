@@ -17,12 +17,24 @@ pub const MAX_SEQ_NUM: i64 = (1 << 53) - 1;
 #[serde(rename_all = "camelCase")]
 pub struct StoreInfo {
     pub store_id: String,
-    pub table: String,
     pub head: i64,
     pub backend_id: String,
     pub event_count: i64,
+    pub created_at: String,
     pub last_sync_at: Option<String>,
-    pub format_version: i64,
+}
+
+const INFO_COLUMNS: &str = "storeId, head, backendId, eventCount, createdAt, lastSyncAt";
+
+fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreInfo> {
+    Ok(StoreInfo {
+        store_id: r.get(0)?,
+        head: r.get(1)?,
+        backend_id: r.get(2)?,
+        event_count: r.get(3)?,
+        created_at: r.get(4)?,
+        last_sync_at: r.get(5)?,
+    })
 }
 
 /// `2026-11-28T05:18:53.123Z`, `2026-11-28T06:18:53+01:00`: what `createdAt` must look like
@@ -121,62 +133,29 @@ impl ExportedEvent {
 }
 
 impl Db {
-    /// Every store: those this server opened and those `@livestore/sync-cf` left in `context_7`.
+    /// Every store, in id order.
     pub fn list_stores(&mut self) -> Result<Vec<StoreInfo>> {
-        let ids: Vec<String> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT storeId FROM context_7 UNION SELECT storeId FROM livestore_sync_stores ORDER BY storeId",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let mut out = Vec::new();
-        for id in ids {
-            if validate_store_id(&id).is_err() {
-                continue;
-            }
-            if let Some(info) = self.store_info(&id)? {
-                out.push(info);
-            }
-        }
-        Ok(out)
+        let mut stmt = self.conn.prepare(&format!("SELECT {INFO_COLUMNS} FROM stores ORDER BY storeId"))?;
+        let rows = stmt.query_map([], info_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// A store's head and backend id, without counting its log; `None` if it does not exist.
-    pub fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>> {
+    /// A store's head, backend id, event count and times; `None` if it does not exist.
+    pub fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
         validate_store_id(store_id)?;
         Ok(self
             .conn
-            .query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached(&format!("SELECT {INFO_COLUMNS} FROM stores WHERE storeId = ?1"))?
+            .query_row([store_id], info_row)
             .optional()?)
     }
 
-    /// A store's head, backend id, event count and last sync; `None` if it does not exist.
-    pub fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
-        let Some((head, backend_id)) = self.store_context(store_id)? else { return Ok(None) };
-        // Claims the table of a store `@livestore/sync-cf` wrote, so the name shown is the one used.
-        let quoted = self.table_for(store_id)?;
-        let (table, last_sync_at, format_version): (String, Option<String>, i64) = self.conn.query_row(
-            "SELECT tableName, lastSyncAt, formatVersion FROM livestore_sync_stores WHERE storeId = ?1",
-            [store_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let event_count: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {quoted}"), [], |r| r.get(0))?;
-        let last_sync_at = match last_sync_at {
-            Some(t) => Some(t),
-            None => self.conn.query_row(&format!("SELECT MAX(createdAt) FROM {quoted}"), [], |r| r.get(0))?,
-        };
-        Ok(Some(StoreInfo {
-            store_id: store_id.to_string(),
-            table,
-            head,
-            backend_id,
-            event_count,
-            last_sync_at,
-            format_version,
-        }))
+    /// The store's key in `events`; `None` if it does not exist.
+    fn store_key(&self, store_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT storeKey FROM stores WHERE storeId = ?1", [store_id], |r| r.get(0))
+            .optional()?)
     }
 
     /// Call `each` with every event of a store in seqNum order, a page at a time.
@@ -248,14 +227,13 @@ impl Db {
         before_commit: impl FnOnce(u64) -> Result<()>,
     ) -> Result<u64> {
         let (head, _) = self.init_store(store_id, backend_id)?;
-        let table = self.table_for(store_id)?;
-        let existing: i64 = self.conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+        let existing = self.store_info(store_id)?.map_or(0, |i| i.event_count);
         if (existing > 0 || head > 0) && !replace {
             bail!("store {store_id:?} already has {existing} events; pass --replace to overwrite it");
         }
+        let key = self.store_key(store_id)?.with_context(|| format!("store {store_id:?} vanished"))?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(&format!("DELETE FROM {table}"), [])?;
-        tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
+        tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])?;
         let (mut prev, mut n, mut last_created) = (0, 0u64, None);
         for event in events {
             let (line, e) = event?;
@@ -277,19 +255,15 @@ impl Db {
             }
             prev = e.seq_num;
             last_created = Some(e.created_at.clone());
-            insert_rows(&tx, &table, store_id, &[e.into_row()])?;
+            insert_rows(&tx, key, &[e.into_row()])?;
             n += 1;
             if n % 1000 == 0 {
                 progress(n);
             }
         }
         tx.execute(
-            "UPDATE context_7 SET currentHead = ?1, backendId = ?2 WHERE storeId = ?3",
-            params![prev, backend_id, store_id],
-        )?;
-        tx.execute(
-            "UPDATE livestore_sync_stores SET totalEvents = ?1, lastSyncAt = ?2 WHERE storeId = ?3",
-            params![n as i64, last_created, store_id],
+            "UPDATE stores SET head = ?1, backendId = ?2, eventCount = ?3, lastSyncAt = ?4 WHERE storeKey = ?5",
+            params![prev, backend_id, n as i64, last_created, key],
         )?;
         before_commit(n)?;
         tx.commit().context("committing the import")?;
@@ -297,34 +271,27 @@ impl Db {
         Ok(n)
     }
 
-    /// Remove a store entirely: its log table, head and metadata.
+    /// Remove a store entirely: its events and its row.
     fn forget_store(&mut self, store_id: &str) -> Result<()> {
-        let table = self.table_for(store_id)?;
+        let Some(key) = self.store_key(store_id)? else { return Ok(()) };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(&format!("DROP TABLE IF EXISTS {table}"), [])?;
-        tx.execute("DELETE FROM context_7 WHERE storeId = ?1", [store_id])?;
-        tx.execute("DELETE FROM livestore_sync_stores WHERE storeId = ?1", [store_id])?;
-        tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
+        tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])?;
+        tx.execute("DELETE FROM stores WHERE storeKey = ?1", [key])?;
         tx.commit()?;
-        self.forget_table(store_id);
         Ok(())
     }
 
     /// Clear a store's log and give it a new backend id: clients holding the old one get
     /// `BackendIdMismatchError` and re-sync. Returns the number of events removed.
     pub fn reset(&mut self, store_id: &str, new_backend_id: &str) -> Result<u64> {
-        if self.store_info(store_id)?.is_none() {
-            bail!("store {store_id:?} does not exist");
-        }
-        let table = self.table_for(store_id)?;
+        validate_store_id(store_id)?;
+        let Some(key) = self.store_key(store_id)? else { bail!("store {store_id:?} does not exist") };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.execute(&format!("DELETE FROM {table}"), [])? as u64;
-        tx.execute("DELETE FROM livestore_sync_event_ids WHERE storeId = ?1", [store_id])?;
+        let removed = tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])? as u64;
         tx.execute(
-            "UPDATE context_7 SET currentHead = 0, backendId = ?1 WHERE storeId = ?2",
-            params![new_backend_id, store_id],
+            "UPDATE stores SET head = 0, backendId = ?1, eventCount = 0 WHERE storeKey = ?2",
+            params![new_backend_id, key],
         )?;
-        tx.execute("UPDATE livestore_sync_stores SET totalEvents = 0 WHERE storeId = ?1", [store_id])?;
         tx.commit().context("committing the reset")?;
         Ok(removed)
     }

@@ -46,11 +46,16 @@ async fn cli_commands_on_a_real_data_file() -> Result<()> {
 
     // Read-only commands work beside a running server.
     let tables = ok(dir, &["db", "tables"])?;
-    assert!(
-        tables.lines().any(|l| l == "context_7") && tables.lines().any(|l| l == "eventlog_7_src_store"),
-        "{tables}"
-    );
-    let count = ok(dir, &["db", "execute", "--command", "SELECT COUNT(*) AS n FROM eventlog_7_src_store"])?;
+    assert!(tables.lines().any(|l| l == "stores") && tables.lines().any(|l| l == "events"), "{tables}");
+    let count = ok(
+        dir,
+        &[
+            "db",
+            "execute",
+            "--command",
+            "SELECT COUNT(*) AS n FROM events JOIN stores USING (storeKey) WHERE storeId = 'src-store'",
+        ],
+    )?;
     assert_eq!(count, "n\n250\n");
     let (success, _, stderr) = cli(dir, &["db", "execute", "--command", "CREATE TABLE scratch (x)"])?;
     assert!(!success && stderr.contains("--write"), "writes need --write: {stderr}");
@@ -215,7 +220,7 @@ async fn cli_and_admin_api_take_any_store_id() -> Result<()> {
     for args in [
         vec!["import", "ABC", file.to_str().context("path")?],
         vec!["reset", "abc"],
-        vec!["db", "execute", "--write", "--command", "DELETE FROM context_7"],
+        vec!["db", "execute", "--write", "--command", "DELETE FROM stores"],
     ] {
         let (success, _, stderr) = cli(dir, &args)?;
         assert!(!success, "{args:?} must refuse beside a running server");
@@ -291,7 +296,14 @@ async fn accepted_events_export_and_reimport_byte_for_byte() -> Result<()> {
 
     ok(
         dir,
-        &["db", "execute", "--write", "--command", "UPDATE eventlog_7_odd_copy SET args = '{oops' WHERE seqNum = 2"],
+        &[
+            "db",
+            "execute",
+            "--write",
+            "--command",
+            "UPDATE events SET args = '{oops' WHERE seqNum = 2 \
+             AND storeKey = (SELECT storeKey FROM stores WHERE storeId = 'odd-copy')",
+        ],
     )?;
     let (success, _, stderr) = cli(dir, &["export", "odd-copy"])?;
     assert!(!success && stderr.contains("event 2") && stderr.contains("not JSON"), "{stderr}");

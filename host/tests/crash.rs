@@ -68,15 +68,16 @@ fn verify(dir: &Path, acked: &Acked) -> Result<HashMap<String, String>> {
     let acked = acked.lock().unwrap_or_else(|e| e.into_inner());
     let mut backends = HashMap::new();
     for store in STORES {
-        let table = format!("eventlog_7_{}", store.replace('-', "_"));
         let (head, backend): (i64, String) =
-            db.query_row("SELECT currentHead, backendId FROM context_7 WHERE storeId = ?1", [store], |r| {
+            db.query_row("SELECT head, backendId FROM stores WHERE storeId = ?1", [store], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-        let mut stmt =
-            db.prepare(&format!("SELECT seqNum, parentSeqNum, name, args, clientId FROM \"{table}\" ORDER BY seqNum"))?;
+        let mut stmt = db.prepare(
+            "SELECT seqNum, parentSeqNum, name, args, clientId FROM events \
+             WHERE storeKey = (SELECT storeKey FROM stores WHERE storeId = ?1) ORDER BY seqNum",
+        )?;
         let rows: Vec<(i64, i64, String, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([store], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (i, (seq, parent, ..)) in rows.iter().enumerate() {
             if *seq != i as i64 + 1 || *parent != *seq - 1 {

@@ -67,7 +67,7 @@ async fn a_failed_write_puts_sqlites_message_in_the_log() -> Result<()> {
     let sqlite = rusqlite::Connection::open(tmp.path().join("data/sync.db"))?;
     sqlite.busy_timeout(Duration::from_secs(10))?;
     sqlite.execute_batch(
-        "CREATE TRIGGER simulated_full BEFORE INSERT ON eventlog_7_full \
+        "CREATE TRIGGER simulated_full BEFORE INSERT ON events \
          BEGIN SELECT RAISE(FAIL, 'simulated: database or disk is full'); END;",
     )?;
     let (_, refused) = c.push("full", chain(2, 2), None).await?;

@@ -229,6 +229,18 @@ impl WsClient {
 
     /// The next text frame within `d`, or `None` if none arrived.
     pub async fn recv_within(&mut self, d: Duration) -> Result<Option<Value>> {
+        match self.recv_text_within(d).await? {
+            None => Ok(None),
+            Some(text) => Ok(Some(serde_json::from_str(&text).context("server frame is not JSON")?)),
+        }
+    }
+
+    /// The next text frame as the server wrote it; fails on close or after `FRAME_TIMEOUT`.
+    pub async fn recv_text(&mut self) -> Result<String> {
+        self.recv_text_within(FRAME_TIMEOUT).await?.ok_or_else(|| anyhow!("no frame within {FRAME_TIMEOUT:?}"))
+    }
+
+    async fn recv_text_within(&mut self, d: Duration) -> Result<Option<String>> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
             let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
@@ -237,9 +249,7 @@ impl WsClient {
                 Ok(Some(m)) => m.context("reading a frame")?,
             };
             match msg {
-                Message::Text(t) => {
-                    return Ok(Some(serde_json::from_str(t.as_str()).context("server frame is not JSON")?))
-                }
+                Message::Text(t) => return Ok(Some(t.as_str().to_string())),
                 Message::Close(frame) => bail!("connection closed by server: {frame:?}"),
                 _ => continue,
             }

@@ -310,7 +310,7 @@ async function store(id, params, mine) {
 
   render(
     h('h1', {}, id),
-    h('dl', {}, h('dt', {}, 'Head'), h('dd', { id: 'head' }, info.head), h('dt', {}, 'Events'), h('dd', {}, fmtNumber(info.eventCount)), h('dt', {}, 'Backend id'), h('dd', {}, info.backendId), h('dt', {}, 'Last sync'), h('dd', {}, info.lastSyncAt ?? '—'), h('dt', {}, 'Table'), h('dd', {}, info.table)),
+    h('dl', {}, h('dt', {}, 'Head'), h('dd', { id: 'head' }, info.head), h('dt', {}, 'Events'), h('dd', {}, fmtNumber(info.eventCount)), h('dt', {}, 'Backend id'), h('dd', {}, info.backendId), h('dt', {}, 'Last sync'), h('dd', {}, info.lastSyncAt ?? '—'), h('dt', {}, 'Created'), h('dd', {}, info.createdAt)),
     h('div', { class: 'toolbar' }, h('a', { href: `${storePath(id)}/export`, download: '', class: 'button' }, 'Export (JSON lines)'), showConfirm),
     confirm,
     resetResult,
