@@ -3,11 +3,15 @@
 // one table with each figure and the ratio to the reference (@livestore/sync-cf 0.4.0 on local
 // workerd). Usage (from the repo root):
 //   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE] [--modes shared,split]
+//                      [--old-bin PATH] [--skip-storage]
 // --smoke: tiny sizes, native server only (debug build is fine); part of the test command.
 // --modes: `shared` runs the server and the bench clients on all cores (as a single machine
 // serving its own clients would); `split` pins the server to the last core and the clients to
 // the others (`taskset`), showing the server's own capacity. Both by default where the machine
 // has two cores or more and `taskset` works.
+// The storage table compares layouts on fresh servers: push, cold pull, fan-out, contention, and
+// the cost of creating stores (at 1k, 10k and 100k) while another store keeps pushing.
+// --old-bin: a livestore-sync 0.1 binary (table-per-store layout) for its column.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -27,8 +31,8 @@ const runs = Number(opt('runs', smoke ? 1 : 3))
 const skipReference = smoke || flag('skip-reference')
 const TOKEN = 'insecure-token-change-me'
 const sizes = smoke
-  ? { events: 300, fanout: 5, fanoutBig: 20, rounds: 10, seconds: 1, stores: 20, pushes: 3, idle: 200, refIdle: 200 }
-  : { events: 10000, fanout: 20, fanoutBig: 1000, rounds: 100, seconds: 10, stores: 1000, pushes: 10, idle: 10000, refIdle: Number(opt('ref-idle', 2000)) }
+  ? { events: 300, fanout: 5, fanoutBig: 20, rounds: 10, seconds: 1, stores: 20, pushes: 3, idle: 200, refIdle: 200, created: 300, createdWindow: 100, createdAt: [100, 300], createSeconds: 60 }
+  : { events: 10000, fanout: 20, fanoutBig: 1000, rounds: 100, seconds: 10, stores: 1000, pushes: 10, idle: 10000, refIdle: Number(opt('ref-idle', 2000)), created: 100000, createdWindow: 1000, createdAt: [1000, 10000, 100000], createSeconds: Number(opt('create-seconds', 600)) }
 const profile = opt('profile', smoke ? 'debug' : 'release')
 const log = (...a) => console.error('#', ...a)
 
@@ -266,8 +270,26 @@ async function componentShare(url, pushBatchP50) {
   return { insideMs, share: pushBatchP50 ? insideMs / pushBatchP50 : undefined }
 }
 
+/// One storage configuration on fresh servers: the main scenarios, then store creation.
+async function measureStorage(name, start) {
+  const r = {}
+  server = await start('a')
+  log(`storage ${name}: push, cold pull, fan-out (${sizes.fanout}), contention`)
+  const main = benchJson(server.url, undefined, ['--events', String(sizes.events), '--fanout-clients', String(sizes.fanout), '--rounds', String(sizes.rounds), '--seconds', String(sizes.seconds)])
+  Object.assign(r, main.summary)
+  await stop(server)
+  server = await start('b')
+  log(`storage ${name}: creating ${sizes.created} stores while one store keeps pushing`)
+  const created = lastJson(node('scenarios.mjs', ['store-creation', server.url, '--stores', String(sizes.created), '--window', String(sizes.createdWindow), '--max-seconds', String(sizes.createSeconds)], { timeoutMs: (sizes.createSeconds + 120) * 1000 }))
+  r.created = created.created
+  r.creation = created.windows
+  await stop(server)
+  server = undefined
+  return r
+}
+
 // ------------------------------------------------------------------ main
-const results = { date: new Date().toISOString(), host: `${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model}`, runs, sizes, modes, native: {}, nativeSplit: undefined, reference: undefined, baselines: {} }
+const results = { date: new Date().toISOString(), host: `${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model}`, runs, sizes, modes, native: {}, nativeSplit: undefined, reference: undefined, baselines: {}, storage: {} }
 const bin = buildNative()
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'livestore-sync-bench-'))
 let server
@@ -334,6 +356,15 @@ try {
     Object.assign(results.reference, await measureIdle('reference', server))
     await stop(server)
     server = undefined
+  }
+
+  if (!flag('skip-storage')) {
+    const layouts = [['SQLite, one events table', bin]]
+    const oldBin = opt('old-bin')
+    if (oldBin) layouts.unshift(['SQLite, table per store (0.1)', oldBin])
+    for (const [name, b] of layouts) {
+      results.storage[name] = await measureStorage(name, (run) => startNative(b, 18787, path.join(tmp, `storage-${Object.keys(results.storage).length}-${run}`)))
+    }
   }
 } finally {
   await stop(server)
@@ -402,6 +433,26 @@ if (budgets.length) {
   console.log(`|---|${budgets.map(() => '---:').join('|')}|`)
   for (const [label, key] of budgetRows) console.log(`| ${label} | ${budgets.map(([, b]) => us(b[key])).join(' | ')} |`)
 }
+// Storage layouts and engines, side by side (fresh servers, shared cores).
+const storageNames = Object.keys(results.storage)
+if (storageNames.length) {
+  const at = (r, n) => r.creation?.find((w) => w.stores === n)
+  const storageRows = [
+    ['push throughput (events/s, batches of 100)', (r) => fmt(r.pushEventsPerSec)],
+    ['cold pull of all events (ms)', (r) => fmt(r.coldPullMs)],
+    [`fan-out p50 / p99, ${sizes.fanout} live pullers (ms)`, (r) => `${fmt(r.fanoutP50)} / ${fmt(r.fanoutP99)}`],
+    ['contention, 4 pushers (accepted events/s)', (r) => fmt(r.contention_pull_eventsPerSec)],
+    ...sizes.createdAt.flatMap((n) => [
+      [`creating stores: rate over the ${sizes.createdWindow.toLocaleString('en-US')} up to store ${n.toLocaleString('en-US')} (stores/s)`, (r) => fmt(at(r, n)?.storesPerSec)],
+      [`  meanwhile, another store's push p50 / p99 (ms)`, (r) => (at(r, n) ? `${fmt(at(r, n).witnessP50Ms)} / ${fmt(at(r, n).witnessP99Ms)}` : '–')],
+    ]),
+    [`stores created within ${sizes.createSeconds} s`, (r) => fmt(r.created)],
+  ]
+  console.log(`\nStorage (fresh server per column; ${sizes.events} events for push and pull)\n`)
+  console.log(`| scenario | ${storageNames.join(' | ')} |`)
+  console.log(`|---|${storageNames.map(() => '---:').join('|')}|`)
+  for (const [label, cell] of storageRows) console.log(`| ${label} | ${storageNames.map((n) => cell(results.storage[n])).join(' | ')} |`)
+}
 if (results.native.share !== undefined) console.log(`\ncomponent share of the push ack p50: ${(results.native.share * 100).toFixed(0)}%`)
 const json = opt('json')
 if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2))
@@ -411,6 +462,10 @@ if (smoke) {
     ...rows.flatMap(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k])),
     ...budgetKeys.filter((k) => !Number.isFinite(results.native.budget?.[k])).map((k) => `budget.${k}`),
     ...(modes.includes('split') ? ['pushEventsPerSec', 'fanoutP99'].filter((k) => !Number.isFinite(results.nativeSplit?.[k])).map((k) => `split.${k}`) : []),
+    ...Object.entries(results.storage).flatMap(([name, r]) => [
+      ...['pushEventsPerSec', 'coldPullMs', 'fanoutP99'].filter((k) => !Number.isFinite(r[k])).map((k) => `storage ${name}: ${k}`),
+      ...sizes.createdAt.filter((n) => !Number.isFinite(r.creation?.find((w) => w.stores === n)?.witnessP99Ms)).map((n) => `storage ${name}: creation at ${n}`),
+    ]),
   ]
   if (missing.length) {
     console.error(`smoke: no figure for ${missing.join(', ')}`)
