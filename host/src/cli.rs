@@ -5,7 +5,7 @@
 
 use crate::data_lock::DataDirLock;
 use crate::layout_migration::NeedsMigration;
-use crate::storage::{Db, Durability, Migrate};
+use crate::storage::{Db, Durability, Engine, Migrate};
 use crate::store_admin::{import_lines, ExportHeader};
 pub use crate::store_admin::{ImportBackendId, Imported};
 use anyhow::{bail, Context, Result};
@@ -37,17 +37,43 @@ fn existing_db_path(data_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The data file for a reading command. A file in the older layout is migrated first when no
-/// server holds the directory (a running server of this version has migrated it already).
-fn open_existing(data_dir: &Path) -> Result<Db> {
+/// The storage of a reading command: Postgres when a URL is given, else the data file. A
+/// file in the older layout is migrated first when no server holds the directory (a running
+/// server of this version has migrated it already).
+fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<Db> {
+    if let Some(url) = database_url {
+        return crate::storage::open(&Engine::Postgres { url: url.to_string() }, Migrate::No);
+    }
     let path = existing_db_path(data_dir)?;
-    match Db::open_with(&path, Durability::Normal, Migrate::No) {
+    let engine = Engine::Sqlite { path: path.clone(), durability: Durability::Normal };
+    match crate::storage::open(&engine, Migrate::No) {
         Err(e) if e.is::<NeedsMigration>() => {
             let _lock = DataDirLock::acquire(data_dir, "migrate").map_err(|held| anyhow::anyhow!("{e}: {held:#}"))?;
-            Db::open(&path, Durability::Normal)
+            crate::storage::open(&engine, Migrate::Yes)
         }
         opened => opened,
     }
+}
+
+/// The storage of a writing command. The data file is written only with the data directory's
+/// lock (no server on it); Postgres is shared by design (the admin API of a running node is
+/// still the way to reset a store its nodes serve: it closes their sockets).
+fn open_for_writing(data_dir: &Path, database_url: Option<&str>, command: &str) -> Result<(Db, Option<DataDirLock>)> {
+    if let Some(url) = database_url {
+        return Ok((crate::storage::open(&Engine::Postgres { url: url.to_string() }, Migrate::No)?, None));
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let lock = lock_for_writing(data_dir, command)?;
+    let engine = Engine::Sqlite { path: db_path(data_dir), durability: Durability::Normal };
+    Ok((crate::storage::open(&engine, Migrate::Yes)?, Some(lock)))
+}
+
+/// `db` and `backup` read the SQLite file; with Postgres, its own tools do that.
+fn sqlite_only(database_url: Option<&str>, command: &str, instead: &str) -> Result<()> {
+    if database_url.is_some() {
+        bail!("`{command}` works on the SQLite data file; with --database-url use {instead}");
+    }
+    Ok(())
 }
 
 /// A progress bar on a terminal, nothing when stderr is piped.
@@ -67,16 +93,27 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-pub fn db_tables(data_dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let db = open_existing(data_dir)?;
-    for t in db.tables()? {
-        writeln!(out, "{t}")?;
+pub fn db_tables(data_dir: &Path, database_url: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    sqlite_only(database_url, "db tables", "psql's \\dt")?;
+    let path = existing_db_path(data_dir)?;
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
+    for t in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        writeln!(out, "{}", t?)?;
     }
     Ok(())
 }
 
 /// Run SQL and print rows as tab-separated text with a header. Read-only unless `write`.
-pub fn db_execute(data_dir: &Path, sql: &str, write: bool, out: &mut dyn Write) -> Result<()> {
+pub fn db_execute(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    sql: &str,
+    write: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    sqlite_only(database_url, "db execute", "psql")?;
     let path = db_path(data_dir);
     let _lock = if write { Some(lock_for_writing(data_dir, "db execute --write")?) } else { None };
     let flags = if write {
@@ -125,8 +162,8 @@ pub fn db_execute(data_dir: &Path, sql: &str, write: bool, out: &mut dyn Write) 
     Ok(())
 }
 
-pub fn stores_list(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
-    let mut db = open_existing(data_dir)?;
+pub fn stores_list(data_dir: &Path, database_url: Option<&str>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut db = open_existing(data_dir, database_url)?;
     let stores = db.list_stores()?;
     if json {
         for s in &stores {
@@ -159,8 +196,14 @@ fn table_cell(id: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Write) -> Result<()> {
-    let mut db = open_existing(data_dir)?;
+pub fn stores_info(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    store_id: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut db = open_existing(data_dir, database_url)?;
     let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
@@ -177,8 +220,8 @@ pub fn stores_info(data_dir: &Path, store_id: &str, json: bool, out: &mut dyn Wr
 
 /// Write a store as JSON lines to `output` (a file) or stdout: a header line (store, backend
 /// id, head), then one line per event.
-pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<u64> {
-    let mut db = open_existing(data_dir)?;
+pub fn export(data_dir: &Path, database_url: Option<&str>, store_id: &str, output: Option<&Path>) -> Result<u64> {
+    let mut db = open_existing(data_dir, database_url)?;
     let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
     let bar = progress(Some(info.event_count as u64), &format!("exporting {store_id}"));
     let sink: Box<dyn Write> = match output {
@@ -188,7 +231,7 @@ pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<
     let mut sink = BufWriter::new(sink);
     serde_json::to_writer(&mut sink, &ExportHeader::of(&info))?;
     sink.write_all(b"\n")?;
-    let n = db.export(store_id, |event| {
+    let n = crate::store_admin::export(db.as_mut(), store_id, |event| {
         serde_json::to_writer(&mut sink, &event)?;
         sink.write_all(b"\n")?;
         bar.inc(1);
@@ -203,21 +246,20 @@ pub fn export(data_dir: &Path, store_id: &str, output: Option<&Path>) -> Result<
 /// them as the store's log.
 pub fn import(
     data_dir: &Path,
+    database_url: Option<&str>,
     store_id: &str,
     file: &Path,
     replace: bool,
     backend: ImportBackendId,
 ) -> Result<Imported> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let _lock = lock_for_writing(data_dir, "import")?;
+    let (mut db, _lock) = open_for_writing(data_dir, database_url, "import")?;
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
         Box::new(BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
     };
-    let mut db = Db::open(&db_path(data_dir), Durability::Normal)?;
     let bar = progress(None, &format!("importing into {store_id}"));
-    let imported = import_lines(&mut db, store_id, reader, replace, backend, |total, n| {
+    let imported = import_lines(db.as_mut(), store_id, reader, replace, backend, |total, n| {
         if let Some(total) = total {
             bar.set_length(total);
         }
@@ -231,7 +273,8 @@ pub fn import(
 /// A consistent copy of a data directory's database, taken beside a running server
 /// (`VACUUM INTO`: one read transaction, so the copy is one point in time). `to` is a new
 /// directory that can be served as it is (`serve --data-dir TO`).
-pub fn backup(data_dir: &Path, to: &Path) -> Result<u64> {
+pub fn backup(data_dir: &Path, database_url: Option<&str>, to: &Path) -> Result<u64> {
+    sqlite_only(database_url, "backup", "pg_dump (or your provider's backups)")?;
     let source = db_path(data_dir);
     if !source.exists() {
         bail!("no database at {} (is --data-dir right?)", source.display());
@@ -249,10 +292,11 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<u64> {
     Ok(std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0))
 }
 
-pub fn reset(data_dir: &Path, store_id: &str) -> Result<(u64, String)> {
-    let path = existing_db_path(data_dir)?;
-    let _lock = lock_for_writing(data_dir, "reset")?;
-    let mut db = Db::open(&path, Durability::Normal)?;
+pub fn reset(data_dir: &Path, database_url: Option<&str>, store_id: &str) -> Result<(u64, String)> {
+    if database_url.is_none() {
+        existing_db_path(data_dir)?;
+    }
+    let (mut db, _lock) = open_for_writing(data_dir, database_url, "reset")?;
     let backend_id = nanoid::nanoid!();
     let removed = db.reset(store_id, &backend_id)?;
     Ok((removed, backend_id))

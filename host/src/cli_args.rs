@@ -26,6 +26,11 @@ pub struct Cli {
     /// Accepted before or after the command.
     #[arg(long, global = true, env = "LIVESTORE_SYNC_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Keep the event logs in Postgres instead of the data directory's SQLite file
+    /// (`postgres://user:password@host:5432/db`, or a key=value string): several nodes can then
+    /// serve the same stores. The data directory still holds the compiled-component cache.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -67,26 +67,27 @@ fn run() -> Result<()> {
     loaded.map_err(|e| anyhow::anyhow!("reading --dev-vars {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
     let data_dir = cli.data_dir;
+    let url = cli.database_url.as_deref();
     // Not held while serving: the log writer needs stdout from other threads.
     let out = || std::io::stdout().lock();
     match cli.command {
-        Command::Serve(args) => serve(*args, data_dir),
-        Command::Db { command: DbCommand::Tables } => cli::db_tables(&data_dir, &mut out()),
+        Command::Serve(args) => serve(*args, data_dir, cli.database_url),
+        Command::Db { command: DbCommand::Tables } => cli::db_tables(&data_dir, url, &mut out()),
         Command::Db { command: DbCommand::Execute { command, write } } => {
-            cli::db_execute(&data_dir, &command, write, &mut out())
+            cli::db_execute(&data_dir, url, &command, write, &mut out())
         }
-        Command::Stores { command: StoresCommand::List { json } } => cli::stores_list(&data_dir, json, &mut out()),
+        Command::Stores { command: StoresCommand::List { json } } => cli::stores_list(&data_dir, url, json, &mut out()),
         Command::Stores { command: StoresCommand::Info { store, json } } => {
-            cli::stores_info(&data_dir, &store, json, &mut out())
+            cli::stores_info(&data_dir, url, &store, json, &mut out())
         }
         Command::Export { store, output } => {
-            let n = cli::export(&data_dir, &store, output.as_deref())?;
+            let n = cli::export(&data_dir, url, &store, output.as_deref())?;
             eprintln!("exported {n} events from {store:?}");
             Ok(())
         }
         Command::Import { store, file, replace, new_backend_id } => {
             let backend = if new_backend_id { cli::ImportBackendId::New } else { cli::ImportBackendId::FromFile };
-            let done = cli::import(&data_dir, &store, &file, replace, backend)?;
+            let done = cli::import(&data_dir, url, &store, &file, replace, backend)?;
             let whose = if done.kept_backend_id {
                 "the export's: its clients continue"
             } else {
@@ -96,12 +97,12 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Backup { to } => {
-            let bytes = cli::backup(&data_dir, &to)?;
+            let bytes = cli::backup(&data_dir, url, &to)?;
             eprintln!("backed up {} into {} ({bytes} bytes)", data_dir.display(), to.display());
             Ok(())
         }
         Command::Reset { store } => {
-            let (removed, backend_id) = cli::reset(&data_dir, &store)?;
+            let (removed, backend_id) = cli::reset(&data_dir, url, &store)?;
             println!("reset {store:?}: removed {removed} events, new backend id {backend_id}");
             Ok(())
         }
@@ -114,7 +115,7 @@ fn run() -> Result<()> {
     }
 }
 
-fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
+fn serve(args: ServeArgs, data_dir: PathBuf, database_url: Option<String>) -> Result<()> {
     // DEBUG=1 is for this program, not for every crate it uses (wasmtime's compiler alone
     // logs tens of thousands of lines).
     let level = if std::env::var("DEBUG").is_ok_and(|d| !d.is_empty() && d != "0" && d != "false") {
@@ -130,7 +131,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<()> {
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
     }
-    let config = ServerConfig::from_args(args, data_dir)?;
+    let config = ServerConfig::from_args(args, data_dir, database_url)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };

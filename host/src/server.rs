@@ -79,9 +79,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     };
     let hook_settings = config.hooks.clone();
     let hooks = tokio::task::spawn_blocking(move || Hooks::load(&hook_settings)).await??;
-    let db_path = config.data_dir.join("sync.db");
     let tails = Arc::new(TailHub::default());
-    let shards = Arc::new(Shards::start(rt, db_path, shard_count, &config, hooks.clone(), tails.clone())?);
+    // Opening storage blocks (and the Postgres client runs its own runtime): off the async threads.
+    let shards = {
+        let (engine, config, hooks, tails) = (config.engine(), config.clone(), hooks.clone(), tails.clone());
+        tokio::task::spawn_blocking(move || Shards::start(rt, engine, shard_count, &config, hooks, tails)).await??
+    };
+    let shards = Arc::new(shards);
     let local_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = Arc::new(EdgeState {

@@ -6,7 +6,7 @@ use crate::config::ServerConfig;
 use crate::hooks::Hooks;
 use crate::lock::lock;
 use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
-use crate::storage::Db;
+use crate::storage::Migrate;
 use crate::store_admin::{import_lines, ExportedEvent, ImportBackendId};
 use crate::telemetry::{ACTIVE_STORES, FRAME_HANDLE, FRAME_WAIT};
 use anyhow::{anyhow, Context, Result};
@@ -133,7 +133,7 @@ impl Shards {
     /// split evenly between them).
     pub fn start(
         runtime: Arc<SyncRuntime>,
-        db_path: PathBuf,
+        engine: crate::storage::Engine,
         count: usize,
         config: &ServerConfig,
         hooks: Option<Arc<Hooks>>,
@@ -145,8 +145,9 @@ impl Shards {
         let mut senders = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
-            // The first opening migrates an older layout (the server holds the data directory).
-            let db = Db::open(&db_path, config.durability)?;
+            // The first opening migrates an older SQLite layout (the server holds the data
+            // directory) or creates Postgres' tables.
+            let db = crate::storage::open(&engine, Migrate::Yes)?;
             let io = Arc::new(ShardIo {
                 db: Mutex::new(db),
                 conns: Mutex::new(HashMap::new()),
@@ -388,7 +389,7 @@ impl ShardLoop {
         let reader = std::fs::File::open(file)
             .map(std::io::BufReader::new)
             .map_err(|e| AdminError::Failed(format!("opening the spooled import {}: {e}", file.display())))?;
-        let imported = import_lines(&mut lock(&self.io.db), store_id, reader, replace, backend, |_, _| {});
+        let imported = import_lines(lock(&self.io.db).as_mut(), store_id, reader, replace, backend, |_, _| {});
         let imported = imported.map_err(|e| {
             // Storage failing is the server's fault; anything else is the file's.
             if e.downcast_ref::<rusqlite::Error>().is_some() {

@@ -1,41 +1,15 @@
 //! Operator actions on the data file: list and inspect stores, export and import logs, reset.
 //! Used by the CLI (offline) and by the admin endpoints (through the store's owner).
 
-use crate::storage::{insert_rows, Db, Row};
-use crate::store_id::validate_store_id;
+pub use crate::storage::StoreInfo;
+use crate::storage::{Row, Storage};
 use anyhow::{bail, Context, Result};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// The largest seqNum a LiveStore client holds exactly (`Number.MAX_SAFE_INTEGER`); the sync
 /// component refuses pushes past it.
 pub const MAX_SEQ_NUM: i64 = (1 << 53) - 1;
-
-/// What `stores info` shows.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct StoreInfo {
-    pub store_id: String,
-    pub head: i64,
-    pub backend_id: String,
-    pub event_count: i64,
-    pub created_at: String,
-    pub last_sync_at: Option<String>,
-}
-
-const INFO_COLUMNS: &str = "storeId, head, backendId, eventCount, createdAt, lastSyncAt";
-
-fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreInfo> {
-    Ok(StoreInfo {
-        store_id: r.get(0)?,
-        head: r.get(1)?,
-        backend_id: r.get(2)?,
-        event_count: r.get(3)?,
-        created_at: r.get(4)?,
-        last_sync_at: r.get(5)?,
-    })
-}
 
 /// `2026-11-28T05:18:53.123Z`, `2026-11-28T06:18:53+01:00`: what `createdAt` must look like
 /// (it is compared as text by time-based pulls, so garbage would break them silently).
@@ -132,176 +106,82 @@ impl ExportedEvent {
     }
 }
 
-impl Db {
-    /// Every store, in id order.
-    pub fn list_stores(&mut self) -> Result<Vec<StoreInfo>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {INFO_COLUMNS} FROM stores ORDER BY storeId"))?;
-        let rows = stmt.query_map([], info_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// Call `each` with every event of a store in seqNum order, a page at a time.
+pub fn export(db: &mut dyn Storage, store_id: &str, mut each: impl FnMut(ExportedEvent) -> Result<()>) -> Result<u64> {
+    if db.store_info(store_id)?.is_none() {
+        bail!("store {store_id:?} does not exist");
     }
-
-    /// A store's head, backend id, event count and times; `None` if it does not exist.
-    pub fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
-        validate_store_id(store_id)?;
-        Ok(self
-            .conn
-            .prepare_cached(&format!("SELECT {INFO_COLUMNS} FROM stores WHERE storeId = ?1"))?
-            .query_row([store_id], info_row)
-            .optional()?)
-    }
-
-    /// The store's key in `events`; `None` if it does not exist.
-    fn store_key(&self, store_id: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row("SELECT storeKey FROM stores WHERE storeId = ?1", [store_id], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Call `each` with every event of a store in seqNum order, a page at a time.
-    pub fn export(&mut self, store_id: &str, mut each: impl FnMut(ExportedEvent) -> Result<()>) -> Result<u64> {
-        if self.store_info(store_id)?.is_none() {
-            bail!("store {store_id:?} does not exist");
-        }
-        let mut cursor = 0;
-        let mut n = 0;
-        loop {
-            let rows = self.read_after(store_id, cursor, 1000)?;
-            let Some(last) = rows.last() else { break };
-            cursor = last.seq_num;
-            for row in rows {
-                each(ExportedEvent::from_row(row)?)?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Replace a store's log with `events` and give it `backend_id`, in one transaction that
-    /// streams: events are checked and written as they are read (nothing is kept in memory),
-    /// `progress` is called with the count so far, and any bad event rolls everything back. The
-    /// events must form a chain from ROOT (seqNum > 0, each `parentSeqNum` the previous
-    /// `seqNum`) with RFC 3339 `createdAt`s. A store that has events is refused unless
-    /// `replace`. The caller chooses the backend id: a replaced history never silently keeps
-    /// the old one.
-    pub fn import(
-        &mut self,
-        store_id: &str,
-        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
-        replace: bool,
-        backend_id: &str,
-        progress: impl FnMut(u64),
-    ) -> Result<u64> {
-        self.import_checked(store_id, events, replace, backend_id, progress, |_| Ok(()))
-    }
-
-    /// [`Db::import`], with `before_commit` (given the number of events) able to refuse the
-    /// import after every event was read and before anything commits.
-    pub fn import_checked(
-        &mut self,
-        store_id: &str,
-        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
-        replace: bool,
-        backend_id: &str,
-        progress: impl FnMut(u64),
-        before_commit: impl FnOnce(u64) -> Result<()>,
-    ) -> Result<u64> {
-        let existed = self.store_info(store_id)?.is_some();
-        let imported = self.import_into(store_id, events, replace, backend_id, progress, before_commit);
-        if imported.is_err() && !existed {
-            // A refused import leaves nothing behind, not even the empty store it opened.
-            if let Err(e) = self.forget_store(store_id) {
-                tracing::warn!(store_id, error = %format!("{e:#}"), "could not remove the store of a failed import");
-            }
-        }
-        imported
-    }
-
-    fn import_into(
-        &mut self,
-        store_id: &str,
-        events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
-        replace: bool,
-        backend_id: &str,
-        mut progress: impl FnMut(u64),
-        before_commit: impl FnOnce(u64) -> Result<()>,
-    ) -> Result<u64> {
-        let (head, _) = self.init_store(store_id, backend_id)?;
-        let existing = self.store_info(store_id)?.map_or(0, |i| i.event_count);
-        if (existing > 0 || head > 0) && !replace {
-            bail!("store {store_id:?} already has {existing} events; pass --replace to overwrite it");
-        }
-        let key = self.store_key(store_id)?.with_context(|| format!("store {store_id:?} vanished"))?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])?;
-        let (mut prev, mut n, mut last_created) = (0, 0u64, None);
-        for event in events {
-            let (line, e) = event?;
-            if e.seq_num > MAX_SEQ_NUM {
-                bail!(
-                    "line {line}: seqNum {} is past {MAX_SEQ_NUM}, the largest a LiveStore client can hold",
-                    e.seq_num
-                );
-            }
-            if e.parent_seq_num != prev || e.seq_num <= prev {
-                bail!(
-                    "line {line}: event seqNum {} with parentSeqNum {} does not continue the chain at {prev}",
-                    e.seq_num,
-                    e.parent_seq_num
-                );
-            }
-            if !is_rfc3339(&e.created_at) {
-                bail!("line {line}: createdAt {:?} is not an RFC 3339 timestamp", e.created_at);
-            }
-            prev = e.seq_num;
-            last_created = Some(e.created_at.clone());
-            insert_rows(&tx, key, &[e.into_row()])?;
+    let mut cursor = 0;
+    let mut n = 0;
+    loop {
+        let rows = db.read_after(store_id, cursor, 1000)?;
+        let Some(last) = rows.last() else { break };
+        cursor = last.seq_num;
+        for row in rows {
+            each(ExportedEvent::from_row(row)?)?;
             n += 1;
-            if n % 1000 == 0 {
-                progress(n);
-            }
         }
-        tx.execute(
-            "UPDATE stores SET head = ?1, backendId = ?2, eventCount = ?3, lastSyncAt = ?4 WHERE storeKey = ?5",
-            params![prev, backend_id, n as i64, last_created, key],
-        )?;
-        before_commit(n)?;
-        tx.commit().context("committing the import")?;
-        progress(n);
-        Ok(n)
     }
+    Ok(n)
+}
 
-    /// Remove a store entirely: its events and its row.
-    fn forget_store(&mut self, store_id: &str) -> Result<()> {
-        let Some(key) = self.store_key(store_id)? else { return Ok(()) };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])?;
-        tx.execute("DELETE FROM stores WHERE storeKey = ?1", [key])?;
-        tx.commit()?;
-        Ok(())
-    }
+/// Replace a store's log with `events` and give it `backend_id`, in one transaction that
+/// streams: events are checked and written as they are read (nothing is kept in memory),
+/// `progress` is called with the count so far, and any bad event rolls everything back. The
+/// events must form a chain from ROOT (seqNum > 0, each `parentSeqNum` the previous
+/// `seqNum`) with RFC 3339 `createdAt`s. A store that has events is refused unless
+/// `replace`. The caller chooses the backend id: a replaced history never silently keeps
+/// the old one.
+pub fn import(
+    db: &mut dyn Storage,
+    store_id: &str,
+    events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
+    replace: bool,
+    backend_id: &str,
+    progress: impl FnMut(u64),
+) -> Result<u64> {
+    import_checked(db, store_id, events, replace, backend_id, progress, |_| Ok(()))
+}
 
-    /// Clear a store's log and give it a new backend id: clients holding the old one get
-    /// `BackendIdMismatchError` and re-sync. Returns the number of events removed.
-    pub fn reset(&mut self, store_id: &str, new_backend_id: &str) -> Result<u64> {
-        validate_store_id(store_id)?;
-        let Some(key) = self.store_key(store_id)? else { bail!("store {store_id:?} does not exist") };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])? as u64;
-        tx.execute(
-            "UPDATE stores SET head = 0, backendId = ?1, eventCount = 0 WHERE storeKey = ?2",
-            params![new_backend_id, key],
-        )?;
-        tx.commit().context("committing the reset")?;
-        Ok(removed)
-    }
-
-    /// Table names (`db tables`).
-    pub fn tables(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+/// [`import`], with `before_commit` (given the number of events) able to refuse the import
+/// after every event was read and before anything commits.
+pub fn import_checked(
+    db: &mut dyn Storage,
+    store_id: &str,
+    events: impl IntoIterator<Item = Result<(usize, ExportedEvent)>>,
+    replace: bool,
+    backend_id: &str,
+    mut progress: impl FnMut(u64),
+    mut before_commit: impl FnMut(u64) -> Result<()>,
+) -> Result<u64> {
+    let mut prev = 0;
+    let mut n = 0u64;
+    let mut checked = events.into_iter().map(|event| {
+        let (line, e) = event?;
+        if e.seq_num > MAX_SEQ_NUM {
+            bail!("line {line}: seqNum {} is past {MAX_SEQ_NUM}, the largest a LiveStore client can hold", e.seq_num);
+        }
+        if e.parent_seq_num != prev || e.seq_num <= prev {
+            bail!(
+                "line {line}: event seqNum {} with parentSeqNum {} does not continue the chain at {prev}",
+                e.seq_num,
+                e.parent_seq_num
+            );
+        }
+        if !is_rfc3339(&e.created_at) {
+            bail!("line {line}: createdAt {:?} is not an RFC 3339 timestamp", e.created_at);
+        }
+        prev = e.seq_num;
+        n += 1;
+        if n.is_multiple_of(1000) {
+            progress(n);
+        }
+        Ok(e.into_row())
+    });
+    let written = db.replace_log(store_id, backend_id, replace, &mut checked, &mut before_commit)?;
+    drop(checked);
+    progress(written);
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -320,6 +200,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::storage::sqlite::SqliteDb;
     use crate::storage::Durability;
 
     fn event(seq: i64, created_at: &str) -> Result<(usize, ExportedEvent)> {
@@ -333,13 +214,13 @@ mod tests {
     #[test]
     fn imports_stream_with_progress_and_a_refused_one_leaves_nothing() -> Result<()> {
         let dir = tempfile::tempdir()?;
-        let mut db = Db::open(&dir.path().join("sync.db"), Durability::Normal)?;
+        let mut db = SqliteDb::open(&dir.path().join("sync.db"), Durability::Normal)?;
         let mut seen = Vec::new();
         let events = (1..=2500).map(|s| event(s, "2026-11-28T05:18:53.123Z"));
-        assert_eq!(db.import("s", events, false, "b1", |n| seen.push(n))?, 2500);
+        assert_eq!(import(&mut db, "s", events, false, "b1", |n| seen.push(n))?, 2500);
         assert_eq!(seen, vec![1000, 2000, 2500], "progress moves while the events are written");
         let bad = (1..=1500).map(|s| event(s, if s == 1200 { "last tuesday" } else { "2026-11-28T05:18:53Z" }));
-        let refused = db.import("t", bad, false, "b2", |_| {}).expect_err("a bad createdAt");
+        let refused = import(&mut db, "t", bad, false, "b2", |_| {}).expect_err("a bad createdAt");
         assert!(format!("{refused:#}").contains("line 1200: createdAt \"last tuesday\""), "{refused:#}");
         assert!(db.store_info("t")?.is_none(), "nothing left of the refused import");
         assert_eq!(db.store_info("s")?.map(|i| i.event_count), Some(2500));
@@ -407,7 +288,7 @@ fn capped_lines(mut reader: impl std::io::BufRead) -> impl Iterator<Item = Resul
 /// log, streaming: `progress` gets the header's event count (if any) and the count so far. The
 /// CLI reads a file or stdin; the admin API a spooled request body.
 pub fn import_lines(
-    db: &mut Db,
+    db: &mut dyn Storage,
     store_id: &str,
     reader: impl std::io::BufRead,
     replace: bool,
@@ -448,7 +329,8 @@ pub fn import_lines(
         }
         Ok(())
     };
-    let n = db.import_checked(
+    let n = import_checked(
+        db,
         store_id,
         events,
         replace,

@@ -16,6 +16,7 @@ pub mod binary;
 pub mod cdp;
 pub mod conformance;
 pub mod hook_builds;
+pub mod postgres;
 pub mod workerd;
 
 pub const TOKEN: &str = "insecure-token-change-me";
@@ -45,6 +46,12 @@ impl TestServerBuilder {
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
         self
+    }
+
+    /// Keep the event logs in this Postgres database instead of the data directory.
+    pub fn postgres(self, url: &str) -> Self {
+        let url = url.to_string();
+        self.config(move |c| c.database_url = Some(url))
     }
 
     /// The auth token to require (`None`: an open server).

@@ -3,10 +3,7 @@
 //! `(storeKey, seqNum)`. A data directory in the older table-per-store layout is migrated when
 //! it is opened for serving (`layout_migration`).
 
-/// One event-log row, as stored: the WIT `event-row` the component reads and writes
-/// (`eventId` is the client's own event id of the simple protocol, kept in
-/// `livestore_sync_event_ids`).
-pub use crate::bindings::EventRow as Row;
+use super::{already_has_events, AppendError, Durability, Migrate, Row, StoreInfo, Storage};
 use crate::layout_migration::{self, Layout};
 use crate::store_id::validate_store_id;
 use anyhow::{Context, Result};
@@ -14,41 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Why an append wrote nothing.
-#[derive(Debug)]
-pub enum AppendError {
-    /// The stored head is not the expected one (another writer moved it); it is now this.
-    HeadMoved(i64),
-    Storage(anyhow::Error),
-}
-
-impl From<anyhow::Error> for AppendError {
-    fn from(e: anyhow::Error) -> Self {
-        AppendError::Storage(e)
-    }
-}
-
-impl std::fmt::Display for AppendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AppendError::HeadMoved(head) => write!(f, "the stored head moved to {head}; batch not written"),
-            AppendError::Storage(e) => write!(f, "{e:#}"),
-        }
-    }
-}
-
-impl std::error::Error for AppendError {}
-
-/// Durability of a commit. `Normal` (WAL + synchronous=NORMAL) survives a process crash
-/// (`kill -9`); `Full` also survives power loss, at the cost of an fsync per push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Durability {
-    #[default]
-    Normal,
-    Full,
-}
-
-pub struct Db {
+pub struct SqliteDb {
     pub(crate) conn: Connection,
     file: FileGuard,
 }
@@ -95,24 +58,16 @@ impl FileGuard {
     }
 }
 
-/// Whether opening may migrate a data file of the older layout (only a holder of the data
-/// directory's lock may: the migration rewrites every table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Migrate {
-    Yes,
-    No,
-}
-
-impl Db {
+impl SqliteDb {
     /// Open (or create) the data file for serving or writing: an older layout is migrated.
     /// The caller holds the data directory's lock.
-    pub fn open(path: &Path, durability: Durability) -> Result<Db> {
-        Db::open_with(path, durability, Migrate::Yes)
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteDb> {
+        SqliteDb::open_with(path, durability, Migrate::Yes)
     }
 
     /// Open the data file; with `Migrate::No`, a file in the older layout is refused with
     /// [`layout_migration::NeedsMigration`].
-    pub fn open_with(path: &Path, durability: Durability, migrate: Migrate) -> Result<Db> {
+    pub fn open_with(path: &Path, durability: Durability, migrate: Migrate) -> Result<SqliteDb> {
         let mut conn = Connection::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL").context("enabling WAL")?;
@@ -133,11 +88,32 @@ impl Db {
             Layout::TablePerStore if migrate == Migrate::Yes => layout_migration::migrate(&mut conn, path)?,
             Layout::TablePerStore => return Err(layout_migration::NeedsMigration(path.to_path_buf()).into()),
         }
-        Ok(Db { conn, file: FileGuard::new(path) })
+        Ok(SqliteDb { conn, file: FileGuard::new(path) })
     }
 
+    /// The store's key in `events`; `None` if it does not exist.
+    fn store_key(&self, store_id: &str) -> Result<Option<i64>> {
+        Ok(self.conn.query_row("SELECT storeKey FROM stores WHERE storeId = ?1", [store_id], |r| r.get(0)).optional()?)
+    }
+}
+
+const INFO_COLUMNS: &str = "storeId, head, backendId, eventCount, createdAt, lastSyncAt";
+
+fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreInfo> {
+    Ok(StoreInfo {
+        store_id: r.get(0)?,
+        head: r.get(1)?,
+        backend_id: r.get(2)?,
+        event_count: r.get(3)?,
+        created_at: r.get(4)?,
+        last_sync_at: r.get(5)?,
+    })
+}
+
+impl Storage for SqliteDb {
+
     /// A real write (health check): fails when the database is read-only or the disk full.
-    pub fn probe_write(&mut self) -> Result<()> {
+    fn probe_write(&mut self) -> Result<()> {
         self.file.check()?;
         self.conn
             .execute(
@@ -149,7 +125,7 @@ impl Db {
     }
 
     /// Load a store's head and backend id, creating the store with `fresh_backend_id`.
-    pub fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
+    fn init_store(&mut self, store_id: &str, fresh_backend_id: &str) -> Result<(i64, String)> {
         if let Some(found) = self.store_context(store_id)? {
             return Ok(found);
         }
@@ -165,7 +141,7 @@ impl Db {
     }
 
     /// A store's head and backend id; `None` if it does not exist.
-    pub fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>> {
+    fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>> {
         validate_store_id(store_id)?;
         Ok(self
             .conn
@@ -176,7 +152,7 @@ impl Db {
 
     /// Append `rows` and move the head to the last row's seqNum in one transaction,
     /// only if the stored head is still `expected_head`.
-    pub fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError> {
+    fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError> {
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -201,7 +177,7 @@ impl Db {
     }
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
-    pub fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>> {
+    fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.seqNum FROM events e JOIN stores s ON e.storeKey = s.storeKey \
              WHERE s.storeId = ?1 AND e.eventId = ?2",
@@ -210,7 +186,7 @@ impl Db {
     }
 
     /// The greatest seqNum created at or before `timestamp` (same text form as `createdAt`).
-    pub fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64> {
+    fn seq_at_time(&mut self, store_id: &str, timestamp: &str) -> Result<i64> {
         let seq: Option<i64> = self
             .conn
             .prepare_cached(
@@ -221,7 +197,7 @@ impl Db {
         Ok(seq.unwrap_or(0))
     }
 
-    pub fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64> {
+    fn count_after(&mut self, store_id: &str, cursor: i64) -> Result<u64> {
         let n: i64 = self
             .conn
             .prepare_cached(
@@ -232,7 +208,7 @@ impl Db {
         Ok(n.max(0) as u64)
     }
 
-    pub fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<Row>> {
+    fn read_after(&mut self, store_id: &str, cursor: i64, limit: u32) -> Result<Vec<Row>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.seqNum, e.parentSeqNum, e.name, e.args, e.createdAt, e.clientId, e.sessionId, e.eventId \
              FROM events e JOIN stores s ON e.storeKey = s.storeKey \
@@ -251,6 +227,76 @@ impl Db {
             })
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("reading events")
+    }
+
+    fn list_stores(&mut self) -> Result<Vec<StoreInfo>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {INFO_COLUMNS} FROM stores ORDER BY storeId"))?;
+        let rows = stmt.query_map([], info_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn store_info(&mut self, store_id: &str) -> Result<Option<StoreInfo>> {
+        validate_store_id(store_id)?;
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {INFO_COLUMNS} FROM stores WHERE storeId = ?1"))?
+            .query_row([store_id], info_row)
+            .optional()?)
+    }
+
+    fn replace_log(
+        &mut self,
+        store_id: &str,
+        backend_id: &str,
+        replace: bool,
+        rows: &mut dyn Iterator<Item = Result<Row>>,
+        before_commit: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        validate_store_id(store_id)?;
+        self.file.check()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO stores (storeId, head, backendId, createdAt) \
+             VALUES (?1, 0, ?2, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![store_id, backend_id],
+        )?;
+        let (key, head, count): (i64, i64, i64) = tx.query_row(
+            "SELECT storeKey, head, eventCount FROM stores WHERE storeId = ?1",
+            [store_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        if (count > 0 || head > 0) && !replace {
+            return Err(already_has_events(store_id, count));
+        }
+        tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])?;
+        let (mut n, mut last): (u64, Option<Row>) = (0, None);
+        for row in rows {
+            let row = row?;
+            insert_rows(&tx, key, std::slice::from_ref(&row))?;
+            n += 1;
+            last = Some(row);
+        }
+        tx.execute(
+            "UPDATE stores SET head = ?1, backendId = ?2, eventCount = ?3, lastSyncAt = ?4 WHERE storeKey = ?5",
+            params![last.as_ref().map_or(0, |r| r.seq_num), backend_id, n as i64, last.map(|r| r.created_at), key],
+        )?;
+        before_commit(n)?;
+        tx.commit().context("committing the import")?;
+        Ok(n)
+    }
+
+    fn reset(&mut self, store_id: &str, new_backend_id: &str) -> Result<u64> {
+        validate_store_id(store_id)?;
+        self.file.check()?;
+        let Some(key) = self.store_key(store_id)? else { anyhow::bail!("store {store_id:?} does not exist") };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = tx.execute("DELETE FROM events WHERE storeKey = ?1", [key])? as u64;
+        tx.execute(
+            "UPDATE stores SET head = 0, backendId = ?1, eventCount = 0 WHERE storeKey = ?2",
+            params![new_backend_id, key],
+        )?;
+        tx.commit().context("committing the reset")?;
+        Ok(removed)
     }
 }
 
@@ -279,24 +325,10 @@ pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, key: i64, rows: &[Row]
     Ok(())
 }
 
-/// A row for unit tests: seqNum `seq` after `seq - 1`, args `{"id":"t"}`.
-#[cfg(test)]
-pub(crate) fn test_row(seq: i64) -> Row {
-    Row {
-        seq_num: seq,
-        parent_seq_num: seq - 1,
-        name: "e".into(),
-        args: Some(r#"{"id":"t"}"#.into()),
-        created_at: "2026-01-01T00:00:00.000Z".into(),
-        client_id: "c".into(),
-        session_id: "s".into(),
-        event_id: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::test_row;
 
     fn row(seq: i64) -> Row {
         test_row(seq)
@@ -305,7 +337,7 @@ mod tests {
     #[test]
     fn append_is_atomic_and_guarded_by_the_head() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        let mut db = SqliteDb::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
         let (head, backend) = db.init_store("s", "b1").unwrap();
         assert_eq!((head, backend.as_str()), (0, "b1"));
         db.append_batch("s", 0, &[row(1), row(2)]).unwrap();
@@ -322,7 +354,7 @@ mod tests {
     #[test]
     fn stores_are_kept_apart_whatever_their_ids_look_like() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        let mut db = SqliteDb::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
         // Ids `@livestore/sync-cf` maps to one table name, and SQL in an id.
         let ids = ["a-b", "a_b", "Abc", "abc", "caf\u{e9}", "cafe\u{301}", "x\"; DROP TABLE stores; --"];
         for (i, id) in ids.iter().enumerate() {
@@ -341,7 +373,7 @@ mod tests {
     #[test]
     fn client_event_ids_are_found_per_store() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        let mut db = SqliteDb::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
         for store in ["s", "t"] {
             db.init_store(store, "b").unwrap();
         }
