@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Debian packages the tests use (systemd-analyze for the unit in deploy/, chromium for the console)"
+step "Debian packages the tests use (systemd-analyze for the unit in deploy/, chromium for the console, postgresql for the Postgres engine's private test clusters)"
 missing=()
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+  missing+=(postgresql)
+fi
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -216,6 +216,14 @@ impl Guest for Component {
         STORE.with_borrow(|store| store.as_ref().and_then(|sync| sync.open_pulls(conn)))
     }
 
+    fn log_advanced(store_id: String, head: i64) {
+        STORE.with_borrow_mut(|store| {
+            if let Some(sync) = store.as_mut().filter(|s| s.store_id() == store_id) {
+                sync.log_advanced(&mut WitHost, head);
+            }
+        })
+    }
+
     fn http_request(store_id: String, body: String) -> String {
         match with_store(&store_id, |sync| sync.http_request(&mut WitHost, &body)) {
             Ok(response) => response,

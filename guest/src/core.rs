@@ -5,7 +5,9 @@
 
 use crate::chunks::{split_into_chunks, PullStream};
 use crate::errors::RequestError;
-use crate::host::{AppendError, Caller, EventRow, HookKinds, Host, PushRejection, Settings, StoreState, Telemetry};
+use crate::host::{
+    AppendError, Caller, EventRow, HookKinds, Host, LogLevel, PushRejection, Settings, StoreState, Telemetry,
+};
 use crate::{encode, simple_wire};
 use std::collections::HashMap;
 
@@ -103,7 +105,12 @@ impl Core {
         match host.append_batch(&self.store_id, self.state.head, rows) {
             Ok(()) => {}
             Err(AppendError::HeadMoved(head)) => {
-                self.state.head = head;
+                // Another writer (another node) committed first. Its events reach this
+                // instance's live pulls before the pusher learns of them, so a client that
+                // rebases on the error finds them.
+                if let Err(message) = self.advance_to(host, head) {
+                    host.log(LogLevel::Warn, &format!("delivering events another writer committed: {message}"));
+                }
                 host.record(Telemetry::PushRejected(PushRejection::ServerAhead));
                 return Err(AdmitError::HeadMoved(head));
             }
@@ -119,6 +126,22 @@ impl Core {
         }
         let micros = host.monotonic_micros().saturating_sub(started);
         host.record(Telemetry::PushAccepted { events: rows.len() as u32, micros });
+        Ok(())
+    }
+
+    /// Another writer (another node sharing the database) committed up to `head`: read what
+    /// this instance has not seen, in order, and deliver it as if it had been pushed here. The
+    /// cached head moves only past events that were delivered; on a failed read it stays, and
+    /// the next notification or push catches up.
+    pub(crate) fn advance_to(&mut self, host: &mut dyn Host, head: i64) -> Result<(), String> {
+        while self.state.head < head {
+            let rows = self.read_stored(host, self.state.head, 1000)?;
+            let Some(last) = rows.last() else {
+                return Err(format!("the stored head is {head} but no events follow {}", self.state.head));
+            };
+            self.state.head = last.seq_num;
+            self.publish(host, &rows, None);
+        }
         Ok(())
     }
 

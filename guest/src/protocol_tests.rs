@@ -389,3 +389,46 @@ fn a_pulled_event_pushed_again_over_the_simple_protocol_keeps_its_seq_num() {
     assert_eq!(w.to(2)[0]["code"], "invalid_message");
     assert_eq!(w.host.stores[STORE].events.len(), 2);
 }
+
+/// Another node commits to the same storage: its events reach this instance's live pulls in
+/// order and once, whether the instance hears of them (`log-advanced`) or finds out by losing
+/// a head race (then before the pusher's ServerAheadError, so a rebasing client finds them).
+#[test]
+fn events_another_node_committed_reach_live_pulls_once_in_order() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.connect(2, Protocol::LiveStore);
+    w.send(1, pull("live", None, true));
+    w.send(1, ack("live"));
+    w.send(2, push("a", events(1, 1), None));
+    w.sent();
+    // Another node appends 2..=3 behind this instance's back, then notifies.
+    let appended = |w: &mut World, from: i64, to: i64| {
+        let template = w.host.stores[STORE].events[0].clone();
+        let store = w.host.stores.get_mut(STORE).expect("store");
+        for seq in from..=to {
+            let mut e = template.clone();
+            (e.seq_num, e.parent_seq_num) = (seq, seq - 1);
+            store.events.push(e);
+        }
+        store.head = to;
+    };
+    appended(&mut w, 2, 3);
+    w.sync.log_advanced(&mut w.host, 3);
+    w.sync.log_advanced(&mut w.host, 3); // a repeated notification delivers nothing
+    let frames = w.to(1);
+    let seqs: Vec<i64> = frames.iter().flat_map(chunk_seqs).collect();
+    assert_eq!(seqs, vec![2, 3], "{frames:?}");
+    // Then 4..=5 without a notification: the next push here loses the race.
+    appended(&mut w, 4, 5);
+    w.send(2, push("b", events(4, 4), None));
+    let sent = w.sent();
+    let to_puller: Vec<i64> = sent.iter().filter(|(c, _)| *c == 1).flat_map(|(_, f)| chunk_seqs(f)).collect();
+    assert_eq!(to_puller, vec![4, 5]);
+    let to_pusher: Vec<&Value> = sent.iter().filter(|(c, _)| *c == 2).map(|(_, f)| f).collect();
+    assert_eq!(error(to_pusher[0])["minimumExpectedNum"], 5, "{sent:?}");
+    let order: Vec<u64> = sent.iter().map(|(c, _)| *c).collect();
+    assert_eq!(order, vec![1, 2], "the puller hears of 4..=5 before the pusher's error");
+    w.send(2, push("c", events(6, 6), None));
+    assert_eq!(w.sync.head(), 6);
+}

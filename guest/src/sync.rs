@@ -52,6 +52,14 @@ impl StoreSync {
         }
     }
 
+    /// Another writer committed up to `head` (`handler.log-advanced`): deliver what this
+    /// instance has not seen to its live pulls.
+    pub fn log_advanced(&mut self, host: &mut dyn Host, head: i64) {
+        if let Err(message) = self.core.advance_to(host, head) {
+            host.log(crate::host::LogLevel::Warn, &format!("delivering events another writer committed: {message}"));
+        }
+    }
+
     /// One LiveStore HTTP-transport request: the JSON array of every response message.
     pub fn http_request(&mut self, host: &mut dyn Host, body: &str) -> String {
         self.core.livestore_http_request(host, body)

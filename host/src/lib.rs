@@ -18,6 +18,7 @@ pub mod health_check;
 pub mod hooks;
 pub mod layout_migration;
 pub mod lock;
+pub mod peer_notify;
 pub mod redact;
 pub mod runtime;
 pub mod schema;

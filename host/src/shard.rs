@@ -67,6 +67,19 @@ pub enum ShardMsg {
         conn: u64,
         store_id: Arc<str>,
     },
+    /// Another node committed to the store up to `head` (Postgres `NOTIFY`).
+    LogAdvanced {
+        store_id: Arc<str>,
+        head: i64,
+    },
+    /// Another node reset or replaced the store: drop the instance (its cached head and backend
+    /// id are wrong) and close its sockets, as a reset here does.
+    ChangedElsewhere {
+        store_id: Arc<str>,
+    },
+    /// Notifications may have been missed (the listening connection dropped): bring every open
+    /// store up to its stored head.
+    Resync,
     /// Finish what is queued, then stop.
     Stop,
 }
@@ -168,6 +181,13 @@ impl Shards {
         Ok(Shards { senders, threads: Mutex::new(threads) })
     }
 
+    /// Send every shard a message.
+    pub fn broadcast(&self, msg: impl Fn() -> ShardMsg) {
+        for tx in &self.senders {
+            let _ = tx.send(msg());
+        }
+    }
+
     /// Any shard (for store-independent requests such as health checks).
     pub fn any(&self) -> &mpsc::UnboundedSender<ShardMsg> {
         &self.senders[0]
@@ -254,6 +274,11 @@ impl ShardLoop {
                     }
                 }
                 ShardMsg::Closed { conn, store_id } => self.close(conn, &store_id),
+                ShardMsg::LogAdvanced { store_id, head } => self.log_advanced(&store_id, head),
+                ShardMsg::ChangedElsewhere { store_id } => {
+                    self.drop_store(&store_id, 1012, "store was reset on another node");
+                }
+                ShardMsg::Resync => self.resync(),
                 ShardMsg::Stop => break,
             }
         }
@@ -461,6 +486,30 @@ impl ShardLoop {
         for conn in store.conns.into_keys() {
             if let Some(tx) = conns.remove(&conn) {
                 tx.kill(code, reason);
+            }
+        }
+    }
+
+    fn log_advanced(&mut self, store_id: &Arc<str>, head: i64) {
+        let Some(store) = self.stores.get_mut(store_id) else { return };
+        if let Err(e) = store.instance.log_advanced(store_id, head) {
+            self.fail_store(store_id, e);
+        }
+    }
+
+    fn resync(&mut self) {
+        let ids: Vec<Arc<str>> = self.stores.keys().cloned().collect();
+        for store_id in ids {
+            let stored = lock(&self.io.db).store_context(&store_id);
+            let loaded = self.stores.get(&store_id).and_then(|s| s.instance.backend_id().map(str::to_string));
+            match stored {
+                Ok(Some((_, backend))) if loaded.is_some_and(|l| l != backend) => {
+                    self.drop_store(&store_id, 1012, "store was reset on another node");
+                }
+                Ok(Some((head, _))) => self.log_advanced(&store_id, head),
+                // Gone (reset and removed elsewhere): its clients must start over.
+                Ok(None) => self.drop_store(&store_id, 1012, "store was removed"),
+                Err(e) => tracing::warn!(store_id = &*store_id, error = %format!("{e:#}"), "re-syncing a store failed"),
             }
         }
     }

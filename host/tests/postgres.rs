@@ -87,7 +87,10 @@ async fn simple_protocol_cli_and_admin_api_on_postgres() -> Result<()> {
 
     let listed = ok(tmp.path(), &url, &["stores", "list", "--json"])?;
     let store: Value = serde_json::from_str(listed.lines().next().context("a store")?)?;
-    assert_eq!((store["storeId"].clone(), store["head"].clone(), store["eventCount"].clone()), (json!("team/a b"), json!(4), json!(4)));
+    assert_eq!(
+        (store["storeId"].clone(), store["head"].clone(), store["eventCount"].clone()),
+        (json!("team/a b"), json!(4), json!(4))
+    );
     let export = ok(tmp.path(), &url, &["export", "team/a b"])?;
     let file = tmp.path().join("team.jsonl");
     std::fs::write(&file, &export)?;

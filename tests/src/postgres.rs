@@ -60,7 +60,10 @@ impl PgCluster {
         if let Some(user) = &run_as {
             let chown = Command::new("chown").args(["-R", user]).arg(dir.path()).status()?;
             if !chown.success() {
-                bail!("chown {user} {} failed (is there a `postgres` user? apt-get install postgresql)", dir.path().display());
+                bail!(
+                    "chown {user} {} failed (is there a `postgres` user? apt-get install postgresql)",
+                    dir.path().display()
+                );
             }
         }
         let mut cluster = PgCluster { bin, dir, port: free_port()?, run_as };
@@ -126,7 +129,20 @@ impl PgCluster {
     /// Run SQL with psql as the `livestore` user; returns unaligned, tuples-only output.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let out = Command::new("psql")
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "livestore", "-d", database])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "livestore",
+                "-d",
+                database,
+            ])
             .args(["-p", &self.port.to_string(), "-c", sql])
             .output()
             .context("running psql")?;

@@ -82,8 +82,14 @@ impl SyncRuntime {
     /// environment or stdio: only clocks and randomness from WASI.
     pub fn instantiate(&self, io: Arc<ShardIo>) -> Result<StoreInstance> {
         let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
-        let state =
-            HostState { wasi, table: ResourceTable::new(), io, hook_contexts: HashMap::new(), http_context: None };
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            io,
+            hook_contexts: HashMap::new(),
+            http_context: None,
+            backend_id: None,
+        };
         let mut store = Store::new(&self.engine, state);
         let bindings = self
             .pre
@@ -141,6 +147,19 @@ impl StoreInstance {
     /// Pull streams the connection has open, as the component counts them.
     pub fn open_pulls(&mut self, conn: u64) -> Result<Option<u32>> {
         self.bindings.livestore_sync_handler().call_open_pulls(&mut self.store, conn).map_err(anyhow::Error::from)
+    }
+
+    /// The backend id the instance loaded, once it opened its store.
+    pub fn backend_id(&self) -> Option<&str> {
+        self.store.data().backend_id.as_deref()
+    }
+
+    /// Another node committed up to `head`: the instance delivers what it has not seen.
+    pub fn log_advanced(&mut self, store_id: &str, head: i64) -> Result<()> {
+        self.bindings
+            .livestore_sync_handler()
+            .call_log_advanced(&mut self.store, store_id, head)
+            .map_err(anyhow::Error::from)
     }
 
     pub fn closed(&mut self, conn: u64) -> Result<()> {

@@ -30,6 +30,9 @@ pub struct HostState {
     pub(super) hook_contexts: HashMap<u64, HookContext>,
     /// The HTTP-transport request being handled (`caller::http-request`).
     pub(super) http_context: Option<HookContext>,
+    /// The backend id the instance loaded (`storage.init-store`): a re-sync compares it with
+    /// the stored one to notice a reset it was not told about.
+    pub(super) backend_id: Option<String>,
 }
 
 /// The shared types interface has no functions.

@@ -19,6 +19,7 @@ impl Host for HostState {
     fn init_store(&mut self, store_id: String, fresh_backend_id: String) -> Result<StoreState, String> {
         let (head, backend_id) =
             lock(&self.io.db).init_store(&store_id, &fresh_backend_id).map_err(|e| failed("open", &store_id, e))?;
+        self.backend_id = Some(backend_id.clone());
         Ok(StoreState { head, backend_id })
     }
 

@@ -5,7 +5,8 @@
 //! update finds the moved head and writes nothing. The connection is synchronous (the `postgres`
 //! crate): each shard thread owns one, as each owns a SQLite connection.
 
-use super::{already_has_events, AppendError, Row, StoreInfo, Storage};
+use super::{already_has_events, AppendError, Row, Storage, StoreInfo};
+use crate::peer_notify::Notice;
 use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
 use postgres::{Client, NoTls, Statement};
@@ -45,8 +46,8 @@ pub struct PostgresDb {
 }
 
 fn connect_client(url: &str) -> Result<Client> {
-    let mut client = Client::connect(url, NoTls)
-        .with_context(|| format!("connecting to Postgres at {}", redacted_url(url)))?;
+    let mut client =
+        Client::connect(url, NoTls).with_context(|| format!("connecting to Postgres at {}", redacted_url(url)))?;
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
     tx.batch_execute(SCHEMA).context("creating the tables in Postgres")?;
@@ -88,15 +89,22 @@ fn info_of(r: &postgres::Row) -> Result<StoreInfo> {
 }
 
 const NOW: &str = r#"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
-const INFO: &str = "SELECT store_id, head, backend_id, event_count, created_at, last_sync_at FROM livestore_sync_stores";
-const READ: &str = "SELECT e.seq_num, e.parent_seq_num, e.name, e.args, e.created_at, e.client_id, e.session_id, e.event_id \
+const INFO: &str =
+    "SELECT store_id, head, backend_id, event_count, created_at, last_sync_at FROM livestore_sync_stores";
+const READ: &str =
+    "SELECT e.seq_num, e.parent_seq_num, e.name, e.args, e.created_at, e.client_id, e.session_id, e.event_id \
      FROM livestore_sync_events e JOIN livestore_sync_stores s ON e.store_key = s.store_key \
      WHERE s.store_id = $1 AND e.seq_num > $2 ORDER BY e.seq_num LIMIT $3";
 const INSERT: &str = "INSERT INTO livestore_sync_events \
      (store_key, seq_num, parent_seq_num, name, args, created_at, client_id, session_id, event_id) \
      SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])";
-const MOVE_HEAD: &str = "UPDATE livestore_sync_stores SET head = $3, last_sync_at = $4, event_count = event_count + $5 \
-     WHERE store_id = $1 AND head = $2 RETURNING store_key";
+/// Move the head if it is still the expected one, and announce the commit to the other nodes
+/// (`pg_notify` is delivered at commit, and only if the head moved).
+const MOVE_HEAD: &str = "WITH moved AS (UPDATE livestore_sync_stores \
+     SET head = $3, last_sync_at = $4, event_count = event_count + $5 \
+     WHERE store_id = $1 AND head = $2 RETURNING store_key) \
+     SELECT store_key, pg_notify('livestore_sync', $6)::text FROM moved";
+const NOTIFY: &str = "SELECT pg_notify('livestore_sync', $1)::text";
 
 /// Insert `rows` for `key` in one statement.
 fn insert(tx: &mut postgres::Transaction<'_>, statement: &Statement, key: i64, rows: &[Row]) -> Result<()> {
@@ -108,10 +116,15 @@ fn insert(tx: &mut postgres::Transaction<'_>, statement: &Statement, key: i64, r
     let client: Vec<&str> = rows.iter().map(|r| r.client_id.as_str()).collect();
     let session: Vec<&str> = rows.iter().map(|r| r.session_id.as_str()).collect();
     let event_id: Vec<Option<&str>> = rows.iter().map(|r| r.event_id.as_deref()).collect();
-    tx.execute(statement, &[&key, &seq, &parent, &name, &args, &created, &client, &session, &event_id])
-        .with_context(|| {
-            format!("inserting events {}..={}", rows.first().map_or(0, |r| r.seq_num), rows.last().map_or(0, |r| r.seq_num))
-        })?;
+    tx.execute(statement, &[&key, &seq, &parent, &name, &args, &created, &client, &session, &event_id]).with_context(
+        || {
+            format!(
+                "inserting events {}..={}",
+                rows.first().map_or(0, |r| r.seq_num),
+                rows.last().map_or(0, |r| r.seq_num)
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -176,7 +189,17 @@ impl Storage for PostgresDb {
         let insert_rows = self.statement(INSERT)?;
         let mut tx = self.client.transaction().context("starting the append")?;
         let moved = tx
-            .query_opt(&move_head, &[&store_id, &expected_head, &last.seq_num, &last.created_at, &(rows.len() as i64)])
+            .query_opt(
+                &move_head,
+                &[
+                    &store_id,
+                    &expected_head,
+                    &last.seq_num,
+                    &last.created_at,
+                    &(rows.len() as i64),
+                    &Notice::committed(store_id, last.seq_num),
+                ],
+            )
             .context("moving the head")?;
         let Some(moved) = moved else {
             let head: Option<i64> = tx
@@ -292,6 +315,8 @@ impl Storage for PostgresDb {
              WHERE store_key = $1",
             &[&key, &last.as_ref().map_or(0, |r| r.seq_num), &backend_id, &(n as i64), &last.map(|r| r.created_at)],
         )?;
+        // The other nodes drop their instances of the store (its head and backend id changed).
+        tx.query_one(NOTIFY, &[&Notice::changed(store_id)])?;
         before_commit(n)?;
         tx.commit().context("committing the import")?;
         Ok(n)
@@ -311,6 +336,7 @@ impl Storage for PostgresDb {
             "UPDATE livestore_sync_stores SET head = 0, backend_id = $2, event_count = 0 WHERE store_key = $1",
             &[&key, &new_backend_id],
         )?;
+        tx.query_one(NOTIFY, &[&Notice::changed(store_id)])?;
         tx.commit().context("committing the reset")?;
         Ok(removed)
     }

@@ -3,7 +3,7 @@
 //! `(storeKey, seqNum)`. A data directory in the older table-per-store layout is migrated when
 //! it is opened for serving (`layout_migration`).
 
-use super::{already_has_events, AppendError, Durability, Migrate, Row, StoreInfo, Storage};
+use super::{already_has_events, AppendError, Durability, Migrate, Row, Storage, StoreInfo};
 use crate::layout_migration::{self, Layout};
 use crate::store_id::validate_store_id;
 use anyhow::{Context, Result};
@@ -93,7 +93,10 @@ impl SqliteDb {
 
     /// The store's key in `events`; `None` if it does not exist.
     fn store_key(&self, store_id: &str) -> Result<Option<i64>> {
-        Ok(self.conn.query_row("SELECT storeKey FROM stores WHERE storeId = ?1", [store_id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT storeKey FROM stores WHERE storeId = ?1", [store_id], |r| r.get(0))
+            .optional()?)
     }
 }
 
@@ -111,7 +114,6 @@ fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreInfo> {
 }
 
 impl Storage for SqliteDb {
-
     /// A real write (health check): fails when the database is read-only or the disk full.
     fn probe_write(&mut self) -> Result<()> {
         self.file.check()?;
@@ -260,11 +262,10 @@ impl Storage for SqliteDb {
              VALUES (?1, 0, ?2, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
             params![store_id, backend_id],
         )?;
-        let (key, head, count): (i64, i64, i64) = tx.query_row(
-            "SELECT storeKey, head, eventCount FROM stores WHERE storeId = ?1",
-            [store_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (key, head, count): (i64, i64, i64) =
+            tx.query_row("SELECT storeKey, head, eventCount FROM stores WHERE storeId = ?1", [store_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
         if (count > 0 || head > 0) && !replace {
             return Err(already_has_events(store_id, count));
         }
