@@ -42,7 +42,10 @@ fn existing_db_path(data_dir: &Path) -> Result<PathBuf> {
 /// server of this version has migrated it already).
 fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<Db> {
     if let Some(url) = database_url {
-        return crate::storage::open(&Engine::Postgres { url: url.to_string() }, Migrate::No);
+        return crate::storage::open(
+            &Engine::Postgres { url: url.to_string(), node: crate::peer_notify::new_node_id() },
+            Migrate::No,
+        );
     }
     let path = existing_db_path(data_dir)?;
     let engine = Engine::Sqlite { path: path.clone(), durability: Durability::Normal };
@@ -60,7 +63,13 @@ fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<Db> {
 /// still the way to reset a store its nodes serve: it closes their sockets).
 fn open_for_writing(data_dir: &Path, database_url: Option<&str>, command: &str) -> Result<(Db, Option<DataDirLock>)> {
     if let Some(url) = database_url {
-        return Ok((crate::storage::open(&Engine::Postgres { url: url.to_string() }, Migrate::No)?, None));
+        return Ok((
+            crate::storage::open(
+                &Engine::Postgres { url: url.to_string(), node: crate::peer_notify::new_node_id() },
+                Migrate::No,
+            )?,
+            None,
+        ));
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let lock = lock_for_writing(data_dir, command)?;

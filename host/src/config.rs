@@ -111,10 +111,10 @@ fn list(values: &[String]) -> Vec<String> {
 }
 
 impl ServerConfig {
-    /// Where the event logs live.
-    pub fn engine(&self) -> crate::storage::Engine {
+    /// Where the event logs live; `node` names this server in Postgres commit notices.
+    pub fn engine(&self, node: &str) -> crate::storage::Engine {
         match &self.database_url {
-            Some(url) => crate::storage::Engine::Postgres { url: url.clone() },
+            Some(url) => crate::storage::Engine::Postgres { url: url.clone(), node: node.to_string() },
             None => crate::storage::Engine::Sqlite { path: self.data_dir.join("sync.db"), durability: self.durability },
         }
     }

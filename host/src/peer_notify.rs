@@ -8,17 +8,16 @@
 use crate::shard::{ShardMsg, Shards};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::AsyncMessage;
 
 pub const CHANNEL: &str = "livestore_sync";
 
-/// This process's id in notices, so a node skips its own.
-pub fn node_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| nanoid::nanoid!())
+/// A new node id: a server skips notices carrying its own.
+pub fn new_node_id() -> String {
+    nanoid::nanoid!()
 }
 
 /// One notice. `head`: a batch committed up to it; `changed`: the store was reset or replaced.
@@ -33,22 +32,22 @@ pub struct Notice {
 }
 
 impl Notice {
-    pub fn committed(store: &str, head: i64) -> String {
-        let n = Notice { node: node_id().to_string(), store: store.to_string(), head: Some(head), changed: false };
+    pub fn committed(node: &str, store: &str, head: i64) -> String {
+        let n = Notice { node: node.to_string(), store: store.to_string(), head: Some(head), changed: false };
         serde_json::to_string(&n).unwrap_or_default()
     }
 
-    pub fn changed(store: &str) -> String {
-        let n = Notice { node: node_id().to_string(), store: store.to_string(), head: None, changed: true };
+    pub fn changed(node: &str, store: &str) -> String {
+        let n = Notice { node: node.to_string(), store: store.to_string(), head: None, changed: true };
         serde_json::to_string(&n).unwrap_or_default()
     }
 }
 
 /// Listen until shutdown, reconnecting with a growing pause (up to 5 s) while Postgres is away.
-pub async fn listen(url: String, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
+pub async fn listen(url: String, node: String, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
     let mut pause = Duration::from_millis(100);
     loop {
-        match listen_once(&url, &shards, &mut shutdown).await {
+        match listen_once(&url, &node, &shards, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "listening for other nodes' commits failed");
@@ -63,7 +62,12 @@ pub async fn listen(url: String, shards: Arc<Shards>, mut shutdown: watch::Recei
 }
 
 /// One connection's life: `Ok` at shutdown, `Err` when it failed.
-async fn listen_once(url: &str, shards: &Shards, shutdown: &mut watch::Receiver<bool>) -> Result<(), String> {
+async fn listen_once(
+    url: &str,
+    node: &str,
+    shards: &Shards,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
     let (client, mut connection) =
         tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("connecting: {e}"))?;
     let (tx, mut notices) = mpsc::unbounded_channel();
@@ -91,7 +95,7 @@ async fn listen_once(url: &str, shards: &Shards, shutdown: &mut watch::Receiver<
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
-                Some(payload) => deliver(shards, &payload),
+                Some(payload) => deliver(shards, node, &payload),
                 None => {
                     let why = driver.await.unwrap_or_else(|e| e.to_string());
                     return Err(why);
@@ -105,7 +109,7 @@ async fn listen_once(url: &str, shards: &Shards, shutdown: &mut watch::Receiver<
     }
 }
 
-fn deliver(shards: &Shards, payload: &str) {
+fn deliver(shards: &Shards, node: &str, payload: &str) {
     let notice: Notice = match serde_json::from_str(payload) {
         Ok(n) => n,
         Err(e) => {
@@ -113,7 +117,7 @@ fn deliver(shards: &Shards, payload: &str) {
             return;
         }
     };
-    if notice.node == node_id() {
+    if notice.node == node {
         return;
     }
     let store_id: Arc<str> = notice.store.into();
@@ -132,12 +136,12 @@ mod tests {
     #[test]
     fn notices_round_trip_any_store_id() {
         let id = "team/a b\u{0}\"é";
-        let n: Notice = serde_json::from_str(&Notice::committed(id, 42)).unwrap();
+        let n: Notice = serde_json::from_str(&Notice::committed("n1", id, 42)).unwrap();
         assert_eq!((n.store.as_str(), n.head, n.changed), (id, Some(42), false));
-        let n: Notice = serde_json::from_str(&Notice::changed(id)).unwrap();
+        let n: Notice = serde_json::from_str(&Notice::changed("n1", id)).unwrap();
         assert_eq!((n.head, n.changed), (None, true));
         // The longest store id, escaped at worst, fits NOTIFY's 8,000-byte payload.
         let longest = "\u{1}".repeat(crate::store_id::MAX_STORE_ID_BYTES);
-        assert!(Notice::committed(&longest, i64::MAX).len() < 8000);
+        assert!(Notice::committed(&new_node_id(), &longest, i64::MAX).len() < 8000);
     }
 }

@@ -80,9 +80,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let hook_settings = config.hooks.clone();
     let hooks = tokio::task::spawn_blocking(move || Hooks::load(&hook_settings)).await??;
     let tails = Arc::new(TailHub::default());
+    let node = crate::peer_notify::new_node_id();
     // Opening storage blocks (and the Postgres client runs its own runtime): off the async threads.
     let shards = {
-        let (engine, config, hooks, tails) = (config.engine(), config.clone(), hooks.clone(), tails.clone());
+        let (engine, config, hooks, tails) = (config.engine(&node), config.clone(), hooks.clone(), tails.clone());
         tokio::task::spawn_blocking(move || Shards::start(rt, engine, shard_count, &config, hooks, tails)).await??
     };
     let shards = Arc::new(shards);
@@ -111,7 +112,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         tokio::spawn(sample_activity(state.activity.clone(), shutdown_rx.clone()));
     }
     if let Some(url) = state.config.database_url.clone() {
-        tokio::spawn(crate::peer_notify::listen(url, shards.clone(), shutdown_rx.clone()));
+        tokio::spawn(crate::peer_notify::listen(url, node, shards.clone(), shutdown_rx.clone()));
     }
     let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
     Ok(RunningServer { local_addr, _data_lock: data_lock, shutdown: shutdown_tx, task })

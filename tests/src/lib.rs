@@ -140,6 +140,11 @@ pub fn sync_url(ws_base: &str, store_id: &str, token: &str) -> String {
 /// Run one `node --test` file of tests/client (the real LiveStore client) against a server;
 /// fails unless every test passed, returns node's stdout.
 pub async fn node_test(file: &str, ws_base: &str, http_base: &str) -> Result<String> {
+    node_test_with(file, &[("LIVESTORE_SYNC_URL", ws_base), ("LIVESTORE_SYNC_HTTP_URL", http_base)]).await
+}
+
+/// [`node_test`] with the environment given (the token is always set).
+pub async fn node_test_with(file: &str, env: &[(&str, &str)]) -> Result<String> {
     let client_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("client");
     if !client_dir.join("node_modules/@livestore/sync-cf").is_dir() {
         bail!(
@@ -152,8 +157,7 @@ pub async fn node_test(file: &str, ws_base: &str, http_base: &str) -> Result<Str
         .arg("--test-reporter=spec")
         .arg(file)
         .current_dir(&client_dir)
-        .env("LIVESTORE_SYNC_URL", ws_base)
-        .env("LIVESTORE_SYNC_HTTP_URL", http_base)
+        .envs(env.iter().copied())
         .env("LIVESTORE_SYNC_TOKEN", TOKEN)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

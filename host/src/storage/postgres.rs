@@ -40,6 +40,8 @@ pub fn redacted_url(url: &str) -> String {
 
 pub struct PostgresDb {
     url: String,
+    /// Named in this connection's notices (`peer_notify`).
+    node: String,
     client: Client,
     /// Prepared statements of this connection, by their SQL.
     statements: HashMap<&'static str, Statement>,
@@ -129,8 +131,13 @@ fn insert(tx: &mut postgres::Transaction<'_>, statement: &Statement, key: i64, r
 }
 
 impl PostgresDb {
-    pub fn connect(url: &str) -> Result<PostgresDb> {
-        Ok(PostgresDb { url: url.to_string(), client: connect_client(url)?, statements: HashMap::new() })
+    pub fn connect(url: &str, node: &str) -> Result<PostgresDb> {
+        Ok(PostgresDb {
+            url: url.to_string(),
+            node: node.to_string(),
+            client: connect_client(url)?,
+            statements: HashMap::new(),
+        })
     }
 
     /// The connection, opened again if Postgres closed it (a restart, a network cut): the
@@ -197,7 +204,7 @@ impl Storage for PostgresDb {
                     &last.seq_num,
                     &last.created_at,
                     &(rows.len() as i64),
-                    &Notice::committed(store_id, last.seq_num),
+                    &Notice::committed(&self.node, store_id, last.seq_num),
                 ],
             )
             .context("moving the head")?;
@@ -316,7 +323,7 @@ impl Storage for PostgresDb {
             &[&key, &last.as_ref().map_or(0, |r| r.seq_num), &backend_id, &(n as i64), &last.map(|r| r.created_at)],
         )?;
         // The other nodes drop their instances of the store (its head and backend id changed).
-        tx.query_one(NOTIFY, &[&Notice::changed(store_id)])?;
+        tx.query_one(NOTIFY, &[&Notice::changed(&self.node, store_id)])?;
         before_commit(n)?;
         tx.commit().context("committing the import")?;
         Ok(n)
@@ -324,6 +331,7 @@ impl Storage for PostgresDb {
 
     fn reset(&mut self, store_id: &str, new_backend_id: &str) -> Result<u64> {
         check_id(store_id)?;
+        let notice = Notice::changed(&self.node, store_id);
         let mut tx = self.client()?.transaction()?;
         let key: i64 = match tx
             .query_opt("SELECT store_key FROM livestore_sync_stores WHERE store_id = $1 FOR UPDATE", &[&store_id])?
@@ -336,7 +344,7 @@ impl Storage for PostgresDb {
             "UPDATE livestore_sync_stores SET head = 0, backend_id = $2, event_count = 0 WHERE store_key = $1",
             &[&key, &new_backend_id],
         )?;
-        tx.query_one(NOTIFY, &[&Notice::changed(store_id)])?;
+        tx.query_one(NOTIFY, &[&notice])?;
         tx.commit().context("committing the reset")?;
         Ok(removed)
     }
