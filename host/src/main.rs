@@ -136,15 +136,19 @@ fn serve(args: ServeArgs, data_dir: PathBuf, database_url: Option<String>) -> Re
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };
         let data_dir = config.data_dir.clone();
+        let postgres = config.database_url.as_deref().map(livestore_sync::storage::postgres::redacted_url);
         let open_to_all = config.auth_token.is_none() && config.hooks.specs.is_empty();
         let server = livestore_sync::start(config).await?;
         let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+        let data = match postgres {
+            Some(url) => format!("Postgres {url}, cache: {}", data_dir.display()),
+            None => data_dir.display().to_string(),
+        };
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             component_sha256 = livestore_sync::runtime::GUEST_SHA256.trim(),
-            "livestore-sync listening on ws://{} (data: {}, {auth})",
+            "livestore-sync listening on ws://{} (data: {data}, {auth})",
             server.local_addr(),
-            data_dir.display()
         );
         if open_to_all && !server.local_addr().ip().is_loopback() {
             tracing::warn!(
