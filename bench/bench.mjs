@@ -17,6 +17,8 @@
 //     --rebase MODE[,MODE]     contention rebase strategy: pull (non-live pull after each rejection, default),
 //                              live (each pusher keeps a live pull and rebases from it), or both
 //     --token T                authToken put in the payload (default insecure-token-change-me)
+//     --peer-url URL           another node of the same store (several nodes on one database): the fan-out's
+//                              pullers and every other contention pusher connect there, the pushers to URL
 //     --pid PID|auto           sample RSS of this server process (auto: all local `workerd` processes)
 //     --only a,b               subset of scenarios: push,pull,fanout,contention
 //     --json FILE              also write raw results as JSON
@@ -49,6 +51,7 @@ const opts = {
   pid: undefined,
   only: 'push,pull,fanout,contention',
   json: undefined,
+  peerUrl: undefined,
 }
 const camel = (s) => s.replace(/-([a-z])/g, (_, c) => c.toUpperCase())
 for (let i = 0; i < argv.length; i++) {
@@ -61,6 +64,7 @@ for (let i = 0; i < argv.length; i++) {
   } else opts.url = a
 }
 const wsBase = opts.url.replace(/^http(s?):/, 'ws$1:')
+const peerBase = (opts.peerUrl ?? opts.url).replace(/^http(s?):/, 'ws$1:')
 const RUN_TAG = `bench-${Date.now().toString(36)}`
 
 // ------------------------------------------------------------------ helpers
@@ -80,10 +84,10 @@ const percentile = (xs, p) => {
 const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : String(x))
 
 // payload query param exactly as the LiveStore client encodes it (encodeURIComponent twice)
-const syncUrl = (storeId) => {
+const syncUrl = (storeId, base = wsBase) => {
   const payload = encodeURIComponent(encodeURIComponent(JSON.stringify({ authToken: opts.token })))
-  const sep = wsBase.includes('?') ? '&' : '?'
-  return `${wsBase}${sep}storeId=${encodeURIComponent(storeId)}&payload=${payload}&transport=ws`
+  const sep = base.includes('?') ? '&' : '?'
+  return `${base}${sep}storeId=${encodeURIComponent(storeId)}&payload=${payload}&transport=ws`
 }
 
 const makeEvent = (seqNum, parentSeqNum, clientId) => ({
@@ -145,9 +149,9 @@ const rssTimer = pidsToSample.length
 
 // ------------------------------------------------------------------ raw Effect-RPC-over-WS connection
 class RpcConn {
-  static open(storeId, label = 'c') {
+  static open(storeId, label = 'c', base = wsBase) {
     return new Promise((resolve, reject) => {
-      const ws = new WS(syncUrl(storeId), { perMessageDeflate: false })
+      const ws = new WS(syncUrl(storeId, base), { perMessageDeflate: false })
       ws.once('open', () => resolve(new RpcConn(ws, storeId, label)))
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)))
       ws.once('error', reject)
@@ -320,7 +324,7 @@ async function scenarioColdPull(storeId, expected) {
 }
 
 async function scenarioFanout(storeId) {
-  const pullers = await Promise.all(Array.from({ length: opts.fanoutClients }, (_, i) => RpcConn.open(storeId, `live-${i}`)))
+  const pullers = await Promise.all(Array.from({ length: opts.fanoutClients }, (_, i) => RpcConn.open(storeId, `live-${i}`, peerBase)))
   const pusher = await RpcConn.open(storeId, 'fanout-pusher')
   let round = null // { seq, remaining, resolve }
   let initial = 0
@@ -359,7 +363,7 @@ async function scenarioFanout(storeId) {
 }
 
 async function scenarioContention(storeId, mode) {
-  const conns = await Promise.all(Array.from({ length: opts.pushers }, (_, i) => RpcConn.open(storeId, `contender-${i}`)))
+  const conns = await Promise.all(Array.from({ length: opts.pushers }, (_, i) => RpcConn.open(storeId, `contender-${i}`, i % 2 ? peerBase : wsBase)))
   // backendId: learn it once per pusher via an initial pull (the real client learns it from its first pull)
   const backendIds = await Promise.all(conns.map(learnBackendId))
   const stats = conns.map(() => ({ attempts: 0, accepted: 0, rejected: 0, acceptedEvents: 0, rebasePulls: 0 }))

@@ -3,7 +3,7 @@
 // one table with each figure and the ratio to the reference (@livestore/sync-cf 0.4.0 on local
 // workerd). Usage (from the repo root):
 //   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE] [--modes shared,split]
-//                      [--old-bin PATH] [--skip-storage]
+//                      [--old-bin PATH] [--skip-storage] [--skip-postgres]
 // --smoke: tiny sizes, native server only (debug build is fine); part of the test command.
 // --modes: `shared` runs the server and the bench clients on all cores (as a single machine
 // serving its own clients would); `split` pins the server to the last core and the clients to
@@ -11,12 +11,15 @@
 // has two cores or more and `taskset` works.
 // The storage table compares layouts on fresh servers: push, cold pull, fan-out, contention, and
 // the cost of creating stores (at 1k, 10k and 100k) while another store keeps pushing.
-// --old-bin: a livestore-sync 0.1 binary (table-per-store layout) for its column.
+// --old-bin: a livestore-sync 0.1 binary (table-per-store layout) for its column. Postgres (one
+// node, and two nodes with the fan-out's pullers and half the contention pushers on the second)
+// runs on a private cluster (bench/postgres.mjs) unless --skip-postgres.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startPostgres } from './postgres.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..')
@@ -98,10 +101,10 @@ function buildNative() {
   return path.join(root, 'target', profile, 'livestore-sync')
 }
 
-async function startNative(bin, port, dataDir, cpus) {
+async function startNative(bin, port, dataDir, cpus, env = {}) {
   // taskset execs the server, so the child's pid is the server's.
   const [cmd, args] = pinned(cpus, bin, ['serve', '--port', String(port), '--data-dir', dataDir, '--auth-token', TOKEN, '--log-level', 'warn'])
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } })
   const readyMs = await waitHttp(`http://127.0.0.1:${port}/health`, 60_000)
   return { child, pid: child.pid, readyMs, url: `http://127.0.0.1:${port}` }
 }
@@ -271,18 +274,22 @@ async function componentShare(url, pushBatchP50) {
 }
 
 /// One storage configuration on fresh servers: the main scenarios, then store creation.
+/// `start(run)` gives a fresh server (and, for several nodes, `peers`: more nodes of its database).
 async function measureStorage(name, start) {
   const r = {}
   server = await start('a')
-  log(`storage ${name}: push, cold pull, fan-out (${sizes.fanout}), contention`)
-  const main = benchJson(server.url, undefined, ['--events', String(sizes.events), '--fanout-clients', String(sizes.fanout), '--rounds', String(sizes.rounds), '--seconds', String(sizes.seconds)])
+  const peer = server.peers?.[0]
+  log(`storage ${name}: push, cold pull, fan-out (${sizes.fanout}), contention${peer ? ' (pullers and half the pushers on a second node)' : ''}`)
+  const main = benchJson(server.url, undefined, ['--events', String(sizes.events), '--fanout-clients', String(sizes.fanout), '--rounds', String(sizes.rounds), '--seconds', String(sizes.seconds), ...(peer ? ['--peer-url', peer.url] : [])])
   Object.assign(r, main.summary)
+  for (const p of server.peers ?? []) await stop(p)
   await stop(server)
   server = await start('b')
   log(`storage ${name}: creating ${sizes.created} stores while one store keeps pushing`)
   const created = lastJson(node('scenarios.mjs', ['store-creation', server.url, '--stores', String(sizes.created), '--window', String(sizes.createdWindow), '--max-seconds', String(sizes.createSeconds)], { timeoutMs: (sizes.createSeconds + 120) * 1000 }))
   r.created = created.created
   r.creation = created.windows
+  for (const p of server.peers ?? []) await stop(p)
   await stop(server)
   server = undefined
   return r
@@ -364,6 +371,24 @@ try {
     if (oldBin) layouts.unshift(['SQLite, table per store (0.1)', oldBin])
     for (const [name, b] of layouts) {
       results.storage[name] = await measureStorage(name, (run) => startNative(b, 18787, path.join(tmp, `storage-${Object.keys(results.storage).length}-${run}`)))
+    }
+    if (!flag('skip-postgres')) {
+      const pg = await startPostgres()
+      try {
+        for (const nodes of [1, 2]) {
+          const name = nodes === 1 ? 'Postgres, one node' : 'Postgres, two nodes'
+          results.storage[name] = await measureStorage(name, async (run) => {
+            const env = { DATABASE_URL: pg.newDatabase() }
+            const dir = (i) => path.join(tmp, `pg-${nodes}-${run}-${i}`)
+            const first = await startNative(bin, 18787, dir(0), undefined, env)
+            first.peers = []
+            for (let i = 1; i < nodes; i++) first.peers.push(await startNative(bin, 18787 + i, dir(i), undefined, env))
+            return first
+          })
+        }
+      } finally {
+        pg.stop()
+      }
     }
   }
 } finally {
