@@ -3,7 +3,7 @@
 // one table with each figure and the ratio to the reference (@livestore/sync-cf 0.4.0 on local
 // workerd). Usage (from the repo root):
 //   node bench/run.mjs [--runs 3] [--skip-reference] [--smoke] [--json FILE] [--modes shared,split]
-//                      [--old-bin PATH] [--skip-storage] [--skip-postgres]
+//                      [--old-bin PATH] [--skip-storage] [--skip-postgres] [--storage-only]
 // --smoke: tiny sizes, native server only (debug build is fine); part of the test command.
 // --modes: `shared` runs the server and the bench clients on all cores (as a single machine
 // serving its own clients would); `split` pins the server to the last core and the clients to
@@ -344,16 +344,17 @@ async function measureSplit() {
   server = undefined
 }
 
+const storageOnly = flag('storage-only')
 try {
-  if (modes.includes('shared')) await measureShared()
-  if (modes.includes('split')) await measureSplit()
+  if (modes.includes('shared') && !storageOnly) await measureShared()
+  if (modes.includes('split') && !storageOnly) await measureSplit()
   fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
 
   const targetDir = path.join(root, 'target', profile)
-  results.baselines.sqlite = lastJson(execFileSync(path.join(targetDir, 'sqlite_baseline'), [String(sizes.events), '100', String(runs)], { encoding: 'utf8' }))
-  results.baselines.wsEcho = lastJson(execFileSync(path.join(targetDir, 'ws_echo'), [String(smoke ? 500 : 10000), '300'], { encoding: 'utf8' }))
+  if (!storageOnly) results.baselines.sqlite = lastJson(execFileSync(path.join(targetDir, 'sqlite_baseline'), [String(sizes.events), '100', String(runs)], { encoding: 'utf8' }))
+  if (!storageOnly) results.baselines.wsEcho = lastJson(execFileSync(path.join(targetDir, 'ws_echo'), [String(smoke ? 500 : 10000), '300'], { encoding: 'utf8' }))
 
-  if (!skipReference) {
+  if (!skipReference && !storageOnly) {
     const refDir = prepareReference()
     server = await startReference(refDir, 18788)
     results.reference = { readyUncachedMs: server.readyMs, ...(await measure('reference', server)) }

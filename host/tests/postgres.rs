@@ -344,6 +344,15 @@ async fn a_killed_node_or_a_restarted_postgres_loses_no_acknowledged_event() -> 
     pg.stop_server()?;
     let at_stop = acked.lock().map(|a| a.len()).unwrap_or_default();
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let health = |addr: std::net::SocketAddr| async move {
+        let (status, _) = http_request(addr, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+        anyhow::Ok(status)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while health(served[0].addr).await? != 503 {
+        ensure!(std::time::Instant::now() < deadline, "/health kept answering 200 while Postgres was down");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let during = acked.lock().map(|a| a.len()).unwrap_or_default();
     pg.start_server()?;
     let resumed_by = std::time::Instant::now() + Duration::from_secs(30);
@@ -351,7 +360,11 @@ async fn a_killed_node_or_a_restarted_postgres_loses_no_acknowledged_event() -> 
         ensure!(std::time::Instant::now() < resumed_by, "service did not resume within 30 s of Postgres' restart");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while health(served[0].addr).await? != 200 {
+        ensure!(std::time::Instant::now() < deadline, "/health did not recover after Postgres came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.store(true, Relaxed);
     let mut elsewhere = Vec::new();
     for (first, t) in tasks {
