@@ -5,6 +5,7 @@
 
 use crate::data_lock::DataDirLock;
 use crate::layout_migration::NeedsMigration;
+use crate::storage::postgres::PgConfig;
 use crate::storage::{Db, Durability, Engine, Migrate};
 use crate::store_admin::{import_lines, ExportHeader};
 pub use crate::store_admin::{ImportBackendId, Imported};
@@ -40,10 +41,10 @@ fn existing_db_path(data_dir: &Path) -> Result<PathBuf> {
 /// The storage of a reading command: Postgres when a URL is given, else the data file. A
 /// file in the older layout is migrated first when no server holds the directory (a running
 /// server of this version has migrated it already).
-fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<Db> {
-    if let Some(url) = database_url {
+fn open_existing(data_dir: &Path, postgres: Option<&PgConfig>) -> Result<Db> {
+    if let Some(pg) = postgres {
         return crate::storage::open(
-            &Engine::Postgres { url: url.to_string(), node: crate::peer_notify::new_node_id() },
+            &Engine::Postgres { pg: pg.clone(), node: crate::peer_notify::new_node_id() },
             Migrate::No,
         );
     }
@@ -61,11 +62,11 @@ fn open_existing(data_dir: &Path, database_url: Option<&str>) -> Result<Db> {
 /// The storage of a writing command. The data file is written only with the data directory's
 /// lock (no server on it); Postgres is shared by design (the admin API of a running node is
 /// still the way to reset a store its nodes serve: it closes their sockets).
-fn open_for_writing(data_dir: &Path, database_url: Option<&str>, command: &str) -> Result<(Db, Option<DataDirLock>)> {
-    if let Some(url) = database_url {
+fn open_for_writing(data_dir: &Path, postgres: Option<&PgConfig>, command: &str) -> Result<(Db, Option<DataDirLock>)> {
+    if let Some(pg) = postgres {
         return Ok((
             crate::storage::open(
-                &Engine::Postgres { url: url.to_string(), node: crate::peer_notify::new_node_id() },
+                &Engine::Postgres { pg: pg.clone(), node: crate::peer_notify::new_node_id() },
                 Migrate::No,
             )?,
             None,
@@ -78,8 +79,8 @@ fn open_for_writing(data_dir: &Path, database_url: Option<&str>, command: &str) 
 }
 
 /// `db` and `backup` read the SQLite file; with Postgres, its own tools do that.
-fn sqlite_only(database_url: Option<&str>, command: &str, instead: &str) -> Result<()> {
-    if database_url.is_some() {
+fn sqlite_only(postgres: Option<&PgConfig>, command: &str, instead: &str) -> Result<()> {
+    if postgres.is_some() {
         bail!("`{command}` works on the SQLite data file; with --database-url use {instead}");
     }
     Ok(())
@@ -102,8 +103,8 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-pub fn db_tables(data_dir: &Path, database_url: Option<&str>, out: &mut dyn Write) -> Result<()> {
-    sqlite_only(database_url, "db tables", "psql's \\dt")?;
+pub fn db_tables(data_dir: &Path, postgres: Option<&PgConfig>, out: &mut dyn Write) -> Result<()> {
+    sqlite_only(postgres, "db tables", "psql's \\dt")?;
     let path = existing_db_path(data_dir)?;
     let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .with_context(|| format!("opening {}", path.display()))?;
@@ -117,12 +118,12 @@ pub fn db_tables(data_dir: &Path, database_url: Option<&str>, out: &mut dyn Writ
 /// Run SQL and print rows as tab-separated text with a header. Read-only unless `write`.
 pub fn db_execute(
     data_dir: &Path,
-    database_url: Option<&str>,
+    postgres: Option<&PgConfig>,
     sql: &str,
     write: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    sqlite_only(database_url, "db execute", "psql")?;
+    sqlite_only(postgres, "db execute", "psql")?;
     let path = db_path(data_dir);
     let _lock = if write { Some(lock_for_writing(data_dir, "db execute --write")?) } else { None };
     let flags = if write {
@@ -171,8 +172,8 @@ pub fn db_execute(
     Ok(())
 }
 
-pub fn stores_list(data_dir: &Path, database_url: Option<&str>, json: bool, out: &mut dyn Write) -> Result<()> {
-    let mut db = open_existing(data_dir, database_url)?;
+pub fn stores_list(data_dir: &Path, postgres: Option<&PgConfig>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut db = open_existing(data_dir, postgres)?;
     let stores = db.list_stores()?;
     if json {
         for s in &stores {
@@ -207,12 +208,12 @@ fn table_cell(id: &str) -> std::borrow::Cow<'_, str> {
 
 pub fn stores_info(
     data_dir: &Path,
-    database_url: Option<&str>,
+    postgres: Option<&PgConfig>,
     store_id: &str,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut db = open_existing(data_dir, database_url)?;
+    let mut db = open_existing(data_dir, postgres)?;
     let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
@@ -229,8 +230,8 @@ pub fn stores_info(
 
 /// Write a store as JSON lines to `output` (a file) or stdout: a header line (store, backend
 /// id, head), then one line per event.
-pub fn export(data_dir: &Path, database_url: Option<&str>, store_id: &str, output: Option<&Path>) -> Result<u64> {
-    let mut db = open_existing(data_dir, database_url)?;
+pub fn export(data_dir: &Path, postgres: Option<&PgConfig>, store_id: &str, output: Option<&Path>) -> Result<u64> {
+    let mut db = open_existing(data_dir, postgres)?;
     let Some(info) = db.store_info(store_id)? else { bail!("store {store_id:?} does not exist") };
     let bar = progress(Some(info.event_count as u64), &format!("exporting {store_id}"));
     let sink: Box<dyn Write> = match output {
@@ -255,13 +256,13 @@ pub fn export(data_dir: &Path, database_url: Option<&str>, store_id: &str, outpu
 /// them as the store's log.
 pub fn import(
     data_dir: &Path,
-    database_url: Option<&str>,
+    postgres: Option<&PgConfig>,
     store_id: &str,
     file: &Path,
     replace: bool,
     backend: ImportBackendId,
 ) -> Result<Imported> {
-    let (mut db, _lock) = open_for_writing(data_dir, database_url, "import")?;
+    let (mut db, _lock) = open_for_writing(data_dir, postgres, "import")?;
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
@@ -282,8 +283,8 @@ pub fn import(
 /// A consistent copy of a data directory's database, taken beside a running server
 /// (`VACUUM INTO`: one read transaction, so the copy is one point in time). `to` is a new
 /// directory that can be served as it is (`serve --data-dir TO`).
-pub fn backup(data_dir: &Path, database_url: Option<&str>, to: &Path) -> Result<u64> {
-    sqlite_only(database_url, "backup", "pg_dump (or your provider's backups)")?;
+pub fn backup(data_dir: &Path, postgres: Option<&PgConfig>, to: &Path) -> Result<u64> {
+    sqlite_only(postgres, "backup", "pg_dump (or your provider's backups)")?;
     let source = db_path(data_dir);
     if !source.exists() {
         bail!("no database at {} (is --data-dir right?)", source.display());
@@ -301,11 +302,11 @@ pub fn backup(data_dir: &Path, database_url: Option<&str>, to: &Path) -> Result<
     Ok(std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0))
 }
 
-pub fn reset(data_dir: &Path, database_url: Option<&str>, store_id: &str) -> Result<(u64, String)> {
-    if database_url.is_none() {
+pub fn reset(data_dir: &Path, postgres: Option<&PgConfig>, store_id: &str) -> Result<(u64, String)> {
+    if postgres.is_none() {
         existing_db_path(data_dir)?;
     }
-    let (mut db, _lock) = open_for_writing(data_dir, database_url, "reset")?;
+    let (mut db, _lock) = open_for_writing(data_dir, postgres, "reset")?;
     let backend_id = nanoid::nanoid!();
     let removed = db.reset(store_id, &backend_id)?;
     Ok((removed, backend_id))

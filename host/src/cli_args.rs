@@ -31,8 +31,21 @@ pub struct Cli {
     /// serve the same stores. The data directory still holds the compiled-component cache.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PEM certificate(s) of the authority that signed Postgres' TLS certificate, trusted besides
+    /// the public web roots (managed Postgres with its own CA). TLS itself follows the URL's
+    /// `sslmode` (`prefer` by default, `require`, `disable`).
+    #[arg(long, global = true, env = "DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The Postgres settings, when a URL is given.
+    pub fn postgres(&self) -> Option<crate::storage::postgres::PgConfig> {
+        let url = self.database_url.as_deref().filter(|u| !u.is_empty())?;
+        Some(crate::storage::postgres::PgConfig { url: url.to_string(), ca_file: self.database_ca_file.clone() })
+    }
 }
 
 #[derive(Subcommand)]

@@ -18,8 +18,8 @@ pub struct ServerConfig {
     /// When set, a connection's payload must carry this `authToken`.
     pub auth_token: Option<String>,
     pub durability: Durability,
-    /// Postgres instead of `<data dir>/sync.db` (`--database-url`).
-    pub database_url: Option<String>,
+    /// Postgres instead of `<data dir>/sync.db` (`--database-url`, `--database-ca-file`).
+    pub postgres: Option<crate::storage::postgres::PgConfig>,
     /// Store shard threads (serial owners); 0 picks the number of CPUs.
     pub shards: usize,
     /// Largest accepted WebSocket message (larger ones close the connection with 1009) and
@@ -77,7 +77,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from(defaults::DATA_DIR),
             auth_token: None,
             durability: Durability::Normal,
-            database_url: None,
+            postgres: None,
             shards: 0,
             max_frame_bytes: defaults::MAX_FRAME_BYTES,
             cors: false,
@@ -113,14 +113,18 @@ fn list(values: &[String]) -> Vec<String> {
 impl ServerConfig {
     /// Where the event logs live; `node` names this server in Postgres commit notices.
     pub fn engine(&self, node: &str) -> crate::storage::Engine {
-        match &self.database_url {
-            Some(url) => crate::storage::Engine::Postgres { url: url.clone(), node: node.to_string() },
+        match &self.postgres {
+            Some(pg) => crate::storage::Engine::Postgres { pg: pg.clone(), node: node.to_string() },
             None => crate::storage::Engine::Sqlite { path: self.data_dir.join("sync.db"), durability: self.durability },
         }
     }
 
     /// The configuration `livestore-sync serve` runs with (flags over environment over defaults).
-    pub fn from_args(args: ServeArgs, data_dir: PathBuf, database_url: Option<String>) -> Result<ServerConfig> {
+    pub fn from_args(
+        args: ServeArgs,
+        data_dir: PathBuf,
+        postgres: Option<crate::storage::postgres::PgConfig>,
+    ) -> Result<ServerConfig> {
         let store_id_pattern = match args.store_id_pattern.as_deref().filter(|p| !p.is_empty()) {
             Some(p) => Some(
                 StoreIdPattern::new(p)
@@ -147,7 +151,7 @@ impl ServerConfig {
             data_dir,
             auth_token: args.auth_token.filter(|t| !t.is_empty()),
             durability: args.durability,
-            database_url: database_url.filter(|u| !u.is_empty()),
+            postgres,
             shards: args.shards,
             max_frame_bytes: args.max_frame_bytes,
             cors: args.cors,

@@ -66,12 +66,13 @@ fn run() -> Result<()> {
     let loaded = livestore_sync::dev_vars::load(&dev_vars, named.is_some());
     loaded.map_err(|e| anyhow::anyhow!("reading --dev-vars {}: {e}", dev_vars.display()))?;
     let cli = Cli::parse();
+    let postgres = cli.postgres();
     let data_dir = cli.data_dir;
-    let url = cli.database_url.as_deref();
+    let url = postgres.as_ref();
     // Not held while serving: the log writer needs stdout from other threads.
     let out = || std::io::stdout().lock();
     match cli.command {
-        Command::Serve(args) => serve(*args, data_dir, cli.database_url),
+        Command::Serve(args) => serve(*args, data_dir, postgres.clone()),
         Command::Db { command: DbCommand::Tables } => cli::db_tables(&data_dir, url, &mut out()),
         Command::Db { command: DbCommand::Execute { command, write } } => {
             cli::db_execute(&data_dir, url, &command, write, &mut out())
@@ -115,7 +116,11 @@ fn run() -> Result<()> {
     }
 }
 
-fn serve(args: ServeArgs, data_dir: PathBuf, database_url: Option<String>) -> Result<()> {
+fn serve(
+    args: ServeArgs,
+    data_dir: PathBuf,
+    postgres: Option<livestore_sync::storage::postgres::PgConfig>,
+) -> Result<()> {
     // DEBUG=1 is for this program, not for every crate it uses (wasmtime's compiler alone
     // logs tens of thousands of lines).
     let level = if std::env::var("DEBUG").is_ok_and(|d| !d.is_empty() && d != "0" && d != "false") {
@@ -131,12 +136,12 @@ fn serve(args: ServeArgs, data_dir: PathBuf, database_url: Option<String>) -> Re
         use std::io::IsTerminal;
         tracing_subscriber::fmt().with_ansi(std::io::stdout().is_terminal()).with_env_filter(filter).init();
     }
-    let config = ServerConfig::from_args(args, data_dir, database_url)?;
+    let config = ServerConfig::from_args(args, data_dir, postgres)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let auth = if config.auth_token.is_some() { "token required" } else { "no auth token (open)" };
         let data_dir = config.data_dir.clone();
-        let postgres = config.database_url.as_deref().map(livestore_sync::storage::postgres::redacted_url);
+        let postgres = config.postgres.as_ref().map(|pg| livestore_sync::storage::postgres::redacted_url(&pg.url));
         let open_to_all = config.auth_token.is_none() && config.hooks.specs.is_empty();
         let server = livestore_sync::start(config).await?;
         let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);

@@ -6,6 +6,7 @@
 //! notices may be lost: after reconnecting, every shard re-syncs its open stores from storage.
 
 use crate::shard::{ShardMsg, Shards};
+use crate::storage::postgres::{client_config, connect_hint, tls, PgConfig};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -44,10 +45,10 @@ impl Notice {
 }
 
 /// Listen until shutdown, reconnecting with a growing pause (up to 5 s) while Postgres is away.
-pub async fn listen(url: String, node: String, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
+pub async fn listen(pg: PgConfig, node: String, shards: Arc<Shards>, mut shutdown: watch::Receiver<bool>) {
     let mut pause = Duration::from_millis(100);
     loop {
-        match listen_once(&url, &node, &shards, &mut shutdown).await {
+        match listen_once(&pg, &node, &shards, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "listening for other nodes' commits failed");
@@ -63,13 +64,15 @@ pub async fn listen(url: String, node: String, shards: Arc<Shards>, mut shutdown
 
 /// One connection's life: `Ok` at shutdown, `Err` when it failed.
 async fn listen_once(
-    url: &str,
+    pg: &PgConfig,
     node: &str,
     shards: &Shards,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let config = client_config(&pg.url).map_err(|e| format!("{e:#}"))?;
+    let tls = tls(pg.ca_file.as_deref()).map_err(|e| format!("{e:#}"))?;
     let (client, mut connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| format!("connecting: {e}"))?;
+        config.connect(tls).await.map_err(|e| format!("connecting: {e}{}", connect_hint(&format!("{e:?}"))))?;
     let (tx, mut notices) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

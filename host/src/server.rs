@@ -111,8 +111,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     if state.config.admin_secret.is_some() {
         tokio::spawn(sample_activity(state.activity.clone(), shutdown_rx.clone()));
     }
-    if let Some(url) = state.config.database_url.clone() {
-        tokio::spawn(crate::peer_notify::listen(url, node, shards.clone(), shutdown_rx.clone()));
+    if let Some(pg) = state.config.postgres.clone() {
+        tokio::spawn(crate::peer_notify::listen(pg, node, shards.clone(), shutdown_rx.clone()));
     }
     let task = tokio::spawn(accept_loop(listener, state, shards, shutdown_rx));
     Ok(RunningServer { local_addr, _data_lock: data_lock, shutdown: shutdown_tx, task })

@@ -408,3 +408,53 @@ async fn a_killed_node_or_a_restarted_postgres_loses_no_acknowledged_event() -> 
     );
     Ok(())
 }
+
+/// TLS to Postgres: `sslmode=require` with the server's CA given (`--database-ca-file`) works
+/// and the connections really are encrypted; without the CA, start-up stops and says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_checks_the_certificate_against_the_given_ca() -> Result<()> {
+    let pg = PgCluster::start_tls()?;
+    let url = format!("{}?sslmode=require", pg.url("tls")?);
+    let untrusted = TestServer::builder().postgres(&url).start().await;
+    let err = format!("{:#}", untrusted.err().context("an untrusted certificate must refuse the start")?);
+    ensure!(err.contains("--database-ca-file"), "{err}");
+
+    let pg_config = livestore_sync::storage::postgres::PgConfig { url: url.clone(), ca_file: Some(pg.ca_file()) };
+    let server = TestServer::builder().config(move |c| c.postgres = Some(pg_config)).start().await?;
+    let store = unique_store("tls");
+    let mut c = server.connect(&store).await?;
+    let (_, ack) = c.push(&store, chain(1, 3), None).await?;
+    ensure!(is_push_ack(&ack), "{ack}");
+    assert_eq!(c.pull_seq_nums(&store).await?.0, vec![1, 2, 3]);
+    let encrypted = pg.psql(
+        "tls",
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = 'tls' AND s.ssl AND a.pid <> pg_backend_pid()",
+    )?;
+    ensure!(encrypted.parse::<u32>()? >= 2, "the shards' and the listener's connections use TLS: {encrypted}");
+    Ok(())
+}
+
+/// Hooks do not depend on the engine: an on-push hook's refusal leaves nothing in Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_a_hook_refuses_leaves_nothing_in_postgres() -> Result<()> {
+    let pg = PgCluster::start()?;
+    let url = pg.url("hooks")?;
+    let mut settings = livestore_sync::hooks::HookSettings::default();
+    settings.specs.push(format!("allowlist={}", hook_builds::hook_wasm("event_allowlist")?.display()));
+    settings.vars.insert("ALLOWED_EVENTS".into(), "todoCreated-v1".into());
+    let server = TestServer::builder().postgres(&url).config(move |c| c.hooks = settings).start().await?;
+    let store = unique_store("hook");
+    let mut c = server.connect(&store).await?;
+    let (_, ok) = c.push(&store, chain(1, 2), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let mut bad = event(4, 3);
+    bad["name"] = json!("dropTables");
+    let (_, refused) = c.push(&store, vec![event(3, 2), bad], None).await?;
+    ensure!(failure_error(&refused).is_some(), "{refused}");
+    let stored =
+        pg.psql("hooks", "SELECT string_agg(seq_num::text, ',' ORDER BY seq_num) FROM livestore_sync_events")?;
+    assert_eq!(stored, "1,2", "the refused batch left nothing behind");
+    let head = pg.psql("hooks", "SELECT head FROM livestore_sync_stores")?;
+    assert_eq!(head, "2");
+    Ok(())
+}

@@ -50,8 +50,8 @@ impl TestServerBuilder {
 
     /// Keep the event logs in this Postgres database instead of the data directory.
     pub fn postgres(self, url: &str) -> Self {
-        let url = url.to_string();
-        self.config(move |c| c.database_url = Some(url))
+        let pg = livestore_sync::storage::postgres::PgConfig::new(url);
+        self.config(move |c| c.postgres = Some(pg))
     }
 
     /// The auth token to require (`None`: an open server).

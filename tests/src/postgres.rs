@@ -54,6 +54,21 @@ fn free_port() -> Result<u16> {
 impl PgCluster {
     /// A fresh cluster, started, with a `livestore` superuser and database.
     pub fn start() -> Result<PgCluster> {
+        PgCluster::start_with(false)
+    }
+
+    /// [`PgCluster::start`] with TLS on: a certificate for 127.0.0.1 and localhost signed by
+    /// a test authority, whose PEM is [`PgCluster::ca_file`].
+    pub fn start_tls() -> Result<PgCluster> {
+        PgCluster::start_with(true)
+    }
+
+    /// The authority that signed a TLS cluster's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn start_with(tls: bool) -> Result<PgCluster> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new().prefix("livestore-pg-").tempdir()?;
         let run_as = is_root().then(|| "postgres".to_string());
@@ -72,6 +87,9 @@ impl PgCluster {
             "initdb",
             &["-D", &data, "-U", "livestore", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
         )?;
+        if tls {
+            cluster.make_certificate()?;
+        }
         cluster.start_server()?;
         // Ports picked this way can race with another process; one retry on a new port.
         if cluster.psql("postgres", "SELECT 1").is_err() {
@@ -107,13 +125,89 @@ impl PgCluster {
         Ok(String::from_utf8_lossy(&out.stdout).into())
     }
 
+    /// A test authority (`ca.crt`) and a server certificate it signed for 127.0.0.1 and
+    /// localhost (`server.crt`, `server.key`).
+    fn make_certificate(&self) -> Result<()> {
+        let dir = self.dir.path();
+        let openssl = |args: &[&str]| -> Result<()> {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().context("running openssl")?;
+            if !out.status.success() {
+                bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Ok(())
+        };
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=livestore test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600))?;
+        if let Some(user) = &self.run_as {
+            let chown =
+                Command::new("chown").arg(user).arg(dir.join("server.key")).arg(dir.join("server.crt")).status()?;
+            if !chown.success() {
+                bail!("chown {user} of the certificate failed");
+            }
+        }
+        Ok(())
+    }
+
     /// Start (or start again) the server on `self.port`, waiting until it accepts connections.
     pub fn start_server(&self) -> Result<()> {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200 -c fsync=on",
             self.port,
             self.dir.path().display()
         );
+        let (crt, key) = (self.dir.path().join("server.crt"), self.dir.path().join("server.key"));
+        if crt.exists() {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                crt.display(),
+                key.display()
+            ));
+        }
         let log = self.dir.path().join("server.log").display().to_string();
         self.run("pg_ctl", &["-D", &self.data_dir(), "-o", &options, "-l", &log, "-w", "-t", "60", "start"])
             .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;

@@ -67,8 +67,8 @@ pub struct StoreInfo {
 pub enum Engine {
     /// `<data dir>/sync.db`.
     Sqlite { path: PathBuf, durability: Durability },
-    /// A `postgres://` URL; `node` names this process in its commit notices.
-    Postgres { url: String, node: String },
+    /// Postgres; `node` names this process in its commit notices.
+    Postgres { pg: postgres::PgConfig, node: String },
 }
 
 impl Engine {
@@ -76,7 +76,7 @@ impl Engine {
     pub fn describe(&self) -> String {
         match self {
             Engine::Sqlite { path, .. } => format!("SQLite {}", path.display()),
-            Engine::Postgres { url, .. } => format!("Postgres {}", postgres::redacted_url(url)),
+            Engine::Postgres { pg, .. } => format!("Postgres {}", postgres::redacted_url(&pg.url)),
         }
     }
 }
@@ -96,7 +96,7 @@ pub type Db = Box<dyn Storage>;
 pub fn open(engine: &Engine, migrate: Migrate) -> Result<Db> {
     Ok(match engine {
         Engine::Sqlite { path, durability } => Box::new(sqlite::SqliteDb::open_with(path, *durability, migrate)?),
-        Engine::Postgres { url, node } => Box::new(postgres::PostgresDb::connect(url, node)?),
+        Engine::Postgres { pg, node } => Box::new(postgres::PostgresDb::connect(pg, node)?),
     })
 }
 

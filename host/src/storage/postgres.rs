@@ -9,8 +9,10 @@ use super::{already_has_events, AppendError, Row, Storage, StoreInfo};
 use crate::peer_notify::Notice;
 use crate::store_id::validate_store_id;
 use anyhow::{bail, Context, Result};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 const SCHEMA: &str = include_str!("../../../schema/postgres.sql");
 
@@ -38,8 +40,61 @@ pub fn redacted_url(url: &str) -> String {
         .join(" ")
 }
 
+/// Where Postgres is and which certificate authorities its TLS certificate may come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:5432/db` or `host=… user=…`; its `sslmode` decides TLS.
+    pub url: String,
+    /// PEM certificates trusted besides the public web roots (`--database-ca-file`).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl PgConfig {
+    pub fn new(url: &str) -> PgConfig {
+        PgConfig { url: url.to_string(), ca_file: None }
+    }
+}
+
+/// TLS for Postgres connections. The URL's `sslmode` decides whether it is used (`prefer`, the
+/// default, when the server offers it; `require` insists; `disable` never); the server's
+/// certificate must chain to a public web root or to a certificate in `ca_file`.
+pub fn tls(ca_file: Option<&Path>) -> Result<MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        let certs = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("reading the Postgres CA file {}", path.display()))?;
+        for cert in certs {
+            let cert = cert.with_context(|| format!("reading a certificate in {}", path.display()))?;
+            roots.add(cert).with_context(|| format!("a certificate in {}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            bail!("the Postgres CA file {} holds no PEM certificate", path.display());
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("setting up TLS for Postgres")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// What to add to a failed connection's error: how to fix an untrusted certificate.
+pub fn connect_hint(error: &dyn std::fmt::Display) -> &'static str {
+    let text = error.to_string().to_ascii_lowercase();
+    if text.contains("certificate") || text.contains("unknownissuer") || text.contains("tls") {
+        " (TLS: trust the server's CA with --database-ca-file, or set sslmode=disable on a private network)"
+    } else {
+        ""
+    }
+}
+
 pub struct PostgresDb {
-    url: String,
+    pg: PgConfig,
     /// Named in this connection's notices (`peer_notify`).
     node: String,
     client: Client,
@@ -47,9 +102,26 @@ pub struct PostgresDb {
     statements: HashMap<&'static str, Statement>,
 }
 
-fn connect_client(url: &str) -> Result<Client> {
-    let mut client =
-        Client::connect(url, NoTls).with_context(|| format!("connecting to Postgres at {}", redacted_url(url)))?;
+/// How long a connection attempt may take unless the URL says (`connect_timeout`): an
+/// unreachable host must fail a request, not stall its store's shard for minutes.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The URL as a client configuration, with the default connect timeout.
+pub fn client_config(url: &str) -> Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config =
+        url.parse().with_context(|| format!("reading the Postgres URL {}", redacted_url(url)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
+
+fn connect_client(pg: &PgConfig) -> Result<Client> {
+    let config = postgres::Config::from(client_config(&pg.url)?);
+    let mut client = config.connect(tls(pg.ca_file.as_deref())?).map_err(|e| {
+        let hint = connect_hint(&format!("{e:?}"));
+        anyhow::Error::from(e).context(format!("connecting to Postgres at {}{hint}", redacted_url(&pg.url)))
+    })?;
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
     tx.batch_execute(SCHEMA).context("creating the tables in Postgres")?;
@@ -131,11 +203,11 @@ fn insert(tx: &mut postgres::Transaction<'_>, statement: &Statement, key: i64, r
 }
 
 impl PostgresDb {
-    pub fn connect(url: &str, node: &str) -> Result<PostgresDb> {
+    pub fn connect(pg: &PgConfig, node: &str) -> Result<PostgresDb> {
         Ok(PostgresDb {
-            url: url.to_string(),
+            pg: pg.clone(),
             node: node.to_string(),
-            client: connect_client(url)?,
+            client: connect_client(pg)?,
             statements: HashMap::new(),
         })
     }
@@ -145,8 +217,8 @@ impl PostgresDb {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.is_closed() {
             self.statements.clear();
-            self.client = connect_client(&self.url)?;
-            tracing::info!(url = redacted_url(&self.url), "reconnected to Postgres");
+            self.client = connect_client(&self.pg)?;
+            tracing::info!(url = redacted_url(&self.pg.url), "reconnected to Postgres");
         }
         Ok(&mut self.client)
     }
