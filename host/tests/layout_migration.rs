@@ -20,19 +20,11 @@ fn old_data_dir() -> Result<tempfile::TempDir> {
 }
 
 fn cli(data_dir: &Path, args: &[&str]) -> Result<(bool, String, String)> {
-    let out = binary::command(env!("CARGO_BIN_EXE_livestore-sync"))
-        .args(args)
-        .env("LIVESTORE_SYNC_DATA_DIR", data_dir)
-        .current_dir(data_dir)
-        .output()
-        .context("running livestore-sync")?;
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+    binary::run_cli(env!("CARGO_BIN_EXE_livestore-sync"), data_dir, &[], args)
 }
 
 fn ok(data_dir: &Path, args: &[&str]) -> Result<String> {
-    let (success, stdout, stderr) = cli(data_dir, args)?;
-    ensure!(success, "livestore-sync {args:?} failed:\n{stdout}\n{stderr}");
-    Ok(stdout)
+    binary::cli_ok(env!("CARGO_BIN_EXE_livestore-sync"), data_dir, &[], args)
 }
 
 /// What the 0.1 release said about each store (`expected/stores.json`).

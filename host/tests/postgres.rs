@@ -13,20 +13,11 @@ async fn server_on(url: &str) -> Result<TestServer> {
 }
 
 fn cli(data_dir: &Path, url: &str, args: &[&str]) -> Result<(bool, String, String)> {
-    let out = binary::command(env!("CARGO_BIN_EXE_livestore-sync"))
-        .args(args)
-        .env("LIVESTORE_SYNC_DATA_DIR", data_dir)
-        .env("DATABASE_URL", url)
-        .current_dir(data_dir)
-        .output()
-        .context("running livestore-sync")?;
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+    binary::run_cli(env!("CARGO_BIN_EXE_livestore-sync"), data_dir, &[("DATABASE_URL", url)], args)
 }
 
 fn ok(data_dir: &Path, url: &str, args: &[&str]) -> Result<String> {
-    let (success, stdout, stderr) = cli(data_dir, url, args)?;
-    ensure!(success, "livestore-sync {args:?} failed:\n{stdout}\n{stderr}");
-    Ok(stdout)
+    binary::cli_ok(env!("CARGO_BIN_EXE_livestore-sync"), data_dir, &[("DATABASE_URL", url)], args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

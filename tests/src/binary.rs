@@ -17,6 +17,26 @@ pub fn command(bin: &str) -> Command {
     cmd
 }
 
+/// Run a CLI command of `bin` on `data_dir` (also its working directory) with `envs`:
+/// (success, stdout, stderr).
+pub fn run_cli(bin: &str, data_dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Result<(bool, String, String)> {
+    let out = command(bin)
+        .args(args)
+        .env("LIVESTORE_SYNC_DATA_DIR", data_dir)
+        .envs(envs.iter().copied())
+        .current_dir(data_dir)
+        .output()
+        .context("running livestore-sync")?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+}
+
+/// [`run_cli`] that must succeed; its stdout.
+pub fn cli_ok(bin: &str, data_dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Result<String> {
+    let (success, stdout, stderr) = run_cli(bin, data_dir, envs, args)?;
+    anyhow::ensure!(success, "livestore-sync {args:?} failed:\n{stdout}\n{stderr}");
+    Ok(stdout)
+}
+
 /// A running `livestore-sync serve`, killed when dropped; `log` has its stdout lines.
 pub struct Served {
     pub child: Child,
