@@ -184,10 +184,10 @@ async fn eight_pushers_over_three_nodes_at_one_parent_exactly_one_is_accepted() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_real_clients_on_two_nodes_rebase_to_200_events() -> Result<()> {
+async fn two_real_clients_on_two_of_three_nodes_rebase_to_200_events() -> Result<()> {
     let pg = PgCluster::start()?;
-    let nodes = nodes(&pg.url("rebase")?, 2).await?;
-    let urls = format!("{},{}", nodes[0].ws_base(), nodes[1].ws_base());
+    let nodes = nodes(&pg.url("rebase")?, 3).await?;
+    let urls = format!("{},{}", nodes[0].ws_base(), nodes[2].ws_base());
     let out = node_test_with("multi-node.test.mjs", &[("LIVESTORE_SYNC_URLS", &urls)]).await?;
     ensure!(out.contains("rebases:"), "{out}");
     Ok(())
@@ -344,6 +344,20 @@ async fn a_killed_node_or_a_restarted_postgres_loses_no_acknowledged_event() -> 
         ensure!(std::time::Instant::now() < deadline, "/health kept answering 200 while Postgres was down");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A store no node can open now is refused at once (the upgrade fails, or the pull ends in
+    // a failure), never left hanging.
+    let opened = tokio::time::timeout(
+        Duration::from_secs(10),
+        WsClient::connect(&sync_url(&format!("ws://{}", served[2].addr), "never-opened", TOKEN)),
+    )
+    .await
+    .context("opening a store while Postgres is down must not hang")?;
+    if let Ok(mut reader) = opened {
+        let id = reader.id();
+        reader.send(&pull_request(&id, "never-opened", None, false)).await?;
+        let answer = reader.recv_for(&id).await?;
+        ensure!(answer["_tag"] == "Exit" && !failure_message(&answer).is_empty(), "{answer}");
+    }
     let during = acked.lock().map(|a| a.len()).unwrap_or_default();
     pg.start_server()?;
     let resumed_by = std::time::Instant::now() + Duration::from_secs(30);
@@ -447,5 +461,41 @@ async fn a_batch_a_hook_refuses_leaves_nothing_in_postgres() -> Result<()> {
     assert_eq!(stored, "1,2", "the refused batch left nothing behind");
     let head = pg.psql("hooks", "SELECT head FROM livestore_sync_stores")?;
     assert_eq!(head, "2");
+    Ok(())
+}
+
+/// A node whose listening connection drops misses notices; when it reconnects it brings its open
+/// stores up to date, so its live pulls still get every batch once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_listening_connection_catches_its_live_pulls_up() -> Result<()> {
+    let pg = PgCluster::start()?;
+    let nodes = nodes(&pg.url("relisten")?, 2).await?;
+    let store = unique_store("relisten");
+    let mut puller = nodes[1].connect(&store).await?;
+    puller.send(&pull_request("live", &store, None, true)).await?;
+    puller.recv().await?;
+    puller.send(&ack("live")).await?;
+    let mut pusher = nodes[0].connect(&store).await?;
+    let listeners = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'relisten' AND query LIKE 'LISTEN%'";
+    let mut seen = Vec::new();
+    for round in 0..3i64 {
+        // Cut every node's listening connection, then commit while they are reconnecting.
+        pg.psql("relisten", &listeners.replace("count(*)", "pg_terminate_backend(pid)"))?;
+        let first = round * 5 + 1;
+        let (_, ok) = pusher.push(&store, chain(first, first + 4), None).await?;
+        ensure!(is_push_ack(&ok), "{ok}");
+        while seen.len() < (first + 4) as usize {
+            let chunk = puller.recv().await.with_context(|| format!("round {round}: after {seen:?}"))?;
+            seen.extend(seq_nums(&chunk["values"][0]));
+            puller.send(&ack("live")).await?;
+        }
+    }
+    assert_eq!(seen, (1..=15).collect::<Vec<_>>(), "every batch once, in order");
+    puller.assert_quiet(&store).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pg.psql("relisten", listeners)? != "2" {
+        ensure!(std::time::Instant::now() < deadline, "the nodes did not listen again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Ok(())
 }
