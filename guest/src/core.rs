@@ -161,19 +161,28 @@ impl Core {
                 continue;
             }
             for stream in state.pulls.iter_mut() {
+                // Rows at or before the stream's cursor already reached it: with several nodes,
+                // a catch-up read from storage can run ahead of this instance's head.
+                let fresh = rows.iter().position(|r| r.seq_num > stream.cursor).unwrap_or(rows.len());
                 if !stream.caught_up {
-                    stream.remaining += rows.len() as u64;
+                    stream.remaining += (rows.len() - fresh) as u64;
                     continue;
                 }
-                if !stream.live {
+                if !stream.live || fresh == rows.len() {
                     continue;
                 }
-                let chunks = chunks.get_or_insert_with(|| split_into_chunks(rows));
+                let own;
+                let chunks = if fresh == 0 {
+                    chunks.get_or_insert_with(|| split_into_chunks(rows))
+                } else {
+                    own = split_into_chunks(&rows[fresh..]);
+                    &own
+                };
                 for (items, _) in chunks.iter() {
                     host.send(conn, &encode::pull_chunk(&stream.request_id, items, 0, &self.state.backend_id));
                     host.record(Telemetry::ChunkSent);
                 }
-                stream.cursor = self.state.head;
+                stream.cursor = stream.cursor.max(self.state.head);
             }
         }
     }

@@ -111,7 +111,7 @@ impl Core {
 
     /// Decode and validate a push; the rows to admit, or `None` for an empty batch.
     fn check_push(
-        &self,
+        &mut self,
         host: &mut dyn Host,
         payload: Option<&RawValue>,
         what: &str,
@@ -131,6 +131,14 @@ impl Core {
         if let Some(received) = req.backend_id.into_option() {
             if received != self.state.backend_id {
                 return Err(RequestError::BackendIdMismatch { expected: self.state.backend_id.clone(), received });
+            }
+        }
+        // A client that read further than this instance's head from storage (another node
+        // committed; its notice is on the way) pushes above that head: catch up first, so the
+        // push is judged against the stored head and live pulls get those events in order.
+        if let Some(parent) = req.batch.first().map(|e| e.parent_seq_num).filter(|p| *p > self.state.head) {
+            if let Err(message) = self.advance_to(host, parent) {
+                host.log(LogLevel::Debug, &format!("catching up before a push above the head: {message}"));
             }
         }
         events::check_batch(self.state.head, &req.batch).map_err(|rejection| match rejection {

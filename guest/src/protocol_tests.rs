@@ -403,24 +403,14 @@ fn events_another_node_committed_reach_live_pulls_once_in_order() {
     w.send(2, push("a", events(1, 1), None));
     w.sent();
     // Another node appends 2..=3 behind this instance's back, then notifies.
-    let appended = |w: &mut World, from: i64, to: i64| {
-        let template = w.host.stores[STORE].events[0].clone();
-        let store = w.host.stores.get_mut(STORE).expect("store");
-        for seq in from..=to {
-            let mut e = template.clone();
-            (e.seq_num, e.parent_seq_num) = (seq, seq - 1);
-            store.events.push(e);
-        }
-        store.head = to;
-    };
-    appended(&mut w, 2, 3);
+    appended_elsewhere(&mut w, 2, 3);
     w.sync.log_advanced(&mut w.host, 3);
     w.sync.log_advanced(&mut w.host, 3); // a repeated notification delivers nothing
     let frames = w.to(1);
     let seqs: Vec<i64> = frames.iter().flat_map(chunk_seqs).collect();
     assert_eq!(seqs, vec![2, 3], "{frames:?}");
     // Then 4..=5 without a notification: the next push here loses the race.
-    appended(&mut w, 4, 5);
+    appended_elsewhere(&mut w, 4, 5);
     w.send(2, push("b", events(4, 4), None));
     let sent = w.sent();
     let to_puller: Vec<i64> = sent.iter().filter(|(c, _)| *c == 1).flat_map(|(_, f)| chunk_seqs(f)).collect();
@@ -431,4 +421,47 @@ fn events_another_node_committed_reach_live_pulls_once_in_order() {
     assert_eq!(order, vec![1, 2], "the puller hears of 4..=5 before the pusher's error");
     w.send(2, push("c", events(6, 6), None));
     assert_eq!(w.sync.head(), 6);
+}
+
+/// With several nodes, a catch-up read from storage can run past this instance's head: the
+/// stream that read them does not get them again when the instance catches up, and a client
+/// that pushes above the instance's head is judged against the stored head.
+#[test]
+fn events_read_ahead_of_the_instance_are_not_delivered_twice_and_pushes_above_its_head_are_judged_by_storage() {
+    let mut w = World::new();
+    w.connect(1, Protocol::LiveStore);
+    w.connect(2, Protocol::LiveStore);
+    w.send(1, push("a", events(1, 1), None));
+    w.send(1, pull("early", None, true));
+    w.send(1, ack("early"));
+    // Another node appends 2..=3; its notice has not arrived yet.
+    appended_elsewhere(&mut w, 2, 3);
+    // A client connecting here now reads 1..=3 from storage and is caught up at 3.
+    w.send(2, pull("late", None, true));
+    w.send(2, ack("late"));
+    let late: Vec<i64> = w.to(2).iter().flat_map(chunk_seqs).collect();
+    assert_eq!(late, vec![1, 2, 3]);
+    w.sync.log_advanced(&mut w.host, 3);
+    let sent = w.sent();
+    let to = |c: u64| -> Vec<i64> { sent.iter().filter(|(x, _)| *x == c).flat_map(|(_, f)| chunk_seqs(f)).collect() };
+    assert_eq!(to(1), vec![2, 3], "the stream caught up at 1 gets 2..=3");
+    assert!(to(2).is_empty(), "the stream that read 2..=3 gets nothing twice");
+    // The same client pushes at 3 (above this instance's head until it catches up).
+    appended_elsewhere(&mut w, 4, 4);
+    w.send(2, push("p", events(5, 5), None));
+    let sent = w.sent();
+    assert!(sent.iter().any(|(c, f)| *c == 2 && is_push_ack(f)), "{sent:?}");
+    let to1: Vec<i64> = sent.iter().filter(|(c, _)| *c == 1).flat_map(|(_, f)| chunk_seqs(f)).collect();
+    assert_eq!(to1, vec![4, 5], "in order, once");
+}
+
+fn appended_elsewhere(w: &mut World, from: i64, to: i64) {
+    let template = w.host.stores[STORE].events[0].clone();
+    let store = w.host.stores.get_mut(STORE).expect("store");
+    for seq in from..=to {
+        let mut e = template.clone();
+        (e.seq_num, e.parent_seq_num) = (seq, seq - 1);
+        store.events.push(e);
+    }
+    store.head = to;
 }
