@@ -206,8 +206,8 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         )?;
         total_events += copied as u64;
         if !used_tables.insert(table.to_ascii_lowercase()) {
-            // Ids differing only in ASCII case could share a table before they were kept
-            // apart; both stores keep the mixed events they were serving.
+            // Ids that map to one table name (`a-b` and `a_b`, `Abc` and `abc`) could share a
+            // table before they were kept apart; both stores keep the mixed events they served.
             tracing::warn!(store_id = store.id, table, "this store shared its event-log table with another store");
         }
         if (n + 1) % 1000 == 0 {

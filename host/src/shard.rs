@@ -269,14 +269,21 @@ impl ShardLoop {
                     frame_wait.record(started.duration_since(received));
                     let handled = store.instance.frame(conn, &text);
                     frame_handle.record(started.elapsed());
+                    let stale = store.instance.changed_elsewhere();
                     if let Err(e) = handled {
                         self.fail_store(&store_id, e);
+                    } else if stale {
+                        self.drop_store(&store_id, 1012, "store was reset on another node");
                     }
                 }
                 ShardMsg::Closed { conn, store_id } => self.close(conn, &store_id),
                 ShardMsg::LogAdvanced { store_id, head } => self.log_advanced(&store_id, head),
                 ShardMsg::ChangedElsewhere { store_id } => {
                     self.drop_store(&store_id, 1012, "store was reset on another node");
+                    let stored = lock(&self.io.db).store_context(&store_id);
+                    if let Ok(Some((_, backend_id))) = stored {
+                        self.io.tails.reset(&store_id, &backend_id);
+                    }
                 }
                 ShardMsg::Resync => self.resync(),
                 ShardMsg::Stop => break,
@@ -303,7 +310,12 @@ impl ShardLoop {
     fn http(&mut self, store_id: &Arc<str>, payload: Option<&str>, body: &str) -> Result<String, String> {
         let store = self.store(store_id)?;
         match store.instance.http_request(store_id, payload, body) {
-            Ok(response) => Ok(response),
+            Ok(response) => {
+                if store.instance.changed_elsewhere() {
+                    self.drop_store(store_id, 1012, "store was reset on another node");
+                }
+                Ok(response)
+            }
             Err(trap) => {
                 let message = format!("{trap:#}");
                 self.fail_store(store_id, trap);
@@ -417,7 +429,7 @@ impl ShardLoop {
         let imported = import_lines(lock(&self.io.db).as_mut(), store_id, reader, replace, backend, |_, _| {});
         let imported = imported.map_err(|e| {
             // Storage failing is the server's fault; anything else is the file's.
-            if e.downcast_ref::<rusqlite::Error>().is_some() {
+            if e.downcast_ref::<rusqlite::Error>().is_some() || e.downcast_ref::<postgres::Error>().is_some() {
                 AdminError::Failed(format!("{e:#}"))
             } else {
                 AdminError::Refused(format!("{e:#}"))
@@ -501,9 +513,11 @@ impl ShardLoop {
         let ids: Vec<Arc<str>> = self.stores.keys().cloned().collect();
         for store_id in ids {
             let stored = lock(&self.io.db).store_context(&store_id);
-            let loaded = self.stores.get(&store_id).and_then(|s| s.instance.backend_id().map(str::to_string));
+            let Some(store) = self.stores.get(&store_id) else { continue };
+            let (loaded, known) = (store.instance.backend_id().map(str::to_string), store.instance.known_head());
             match stored {
-                Ok(Some((_, backend))) if loaded.is_some_and(|l| l != backend) => {
+                // Reset, or replaced under the same backend id (the log went backwards).
+                Ok(Some((head, backend))) if loaded.is_some_and(|l| l != backend) || head < known => {
                     self.drop_store(&store_id, 1012, "store was reset on another node");
                 }
                 Ok(Some((head, _))) => self.log_advanced(&store_id, head),

@@ -499,3 +499,55 @@ async fn a_node_that_lost_its_listening_connection_catches_its_live_pulls_up() -
     }
     Ok(())
 }
+
+/// A node that has not heard of a reset elsewhere (its listening connection is down) never
+/// writes on top of the new history: its append names the backend id it knows, Postgres refuses
+/// it, and the node drops the store so its clients re-sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_a_reset_writes_nothing_on_the_new_history() -> Result<()> {
+    let pg = PgCluster::start()?;
+    let url = pg.url("missed")?;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        nodes.push(
+            TestServer::builder()
+                .postgres(&url)
+                .config(|c| c.admin_secret = Some("admin-s3cret".into()))
+                .start()
+                .await?,
+        );
+    }
+    let store = unique_store("missed");
+    let mut old = nodes[1].connect(&store).await?;
+    let (_, ok) = old.push(&store, chain(1, 3), None).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let (_, old_backend) = old.pull_seq_nums(&store).await?;
+    pg.psql("missed", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")?;
+    let (status, raw) = http_request(
+        nodes[0].addr,
+        &format!(
+            "POST /admin/stores/{}/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin-s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            urlencode(&store)
+        ),
+    )
+    .await?;
+    ensure!(status == 200, "{raw}");
+    // The new history reaches head 3 too, so only the backend id tells them apart.
+    let mut fresh = nodes[0].connect(&store).await?;
+    let (_, new_backend) = fresh.pull_seq_nums(&store).await?;
+    let (_, ok) = fresh.push(&store, chain(1, 3), Some(&new_backend)).await?;
+    ensure!(is_push_ack(&ok), "{ok}");
+    let (_, reply) = match old.push(&store, chain(4, 4), Some(&old_backend)).await {
+        Ok(reply) => reply,
+        Err(_) => (String::new(), json!({ "closed": true })), // already dropped by a re-sync
+    };
+    ensure!(!is_push_ack(&reply), "a push on the old history was accepted: {reply}");
+    let stored =
+        pg.psql("missed", "SELECT string_agg(seq_num::text, ',' ORDER BY seq_num) FROM livestore_sync_events")?;
+    assert_eq!(stored, "1,2,3", "nothing written on top of the new history");
+    // The old client reconnects and learns of the reset.
+    let mut again = nodes[1].connect(&store).await?;
+    let (seqs, backend) = again.pull_seq_nums(&store).await?;
+    assert_eq!((seqs, backend), (vec![1, 2, 3], new_backend));
+    Ok(())
+}

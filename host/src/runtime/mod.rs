@@ -89,6 +89,8 @@ impl SyncRuntime {
             hook_contexts: HashMap::new(),
             http_context: None,
             backend_id: None,
+            known_head: 0,
+            changed_elsewhere: false,
         };
         let mut store = Store::new(&self.engine, state);
         let bindings = self
@@ -152,6 +154,17 @@ impl StoreInstance {
     /// The backend id the instance loaded, once it opened its store.
     pub fn backend_id(&self) -> Option<&str> {
         self.store.data().backend_id.as_deref()
+    }
+
+    /// The highest seqNum the instance has seen in storage.
+    pub fn known_head(&self) -> i64 {
+        self.store.data().known_head
+    }
+
+    /// Storage refused an append because the store was reset or replaced elsewhere: the
+    /// instance's head and backend id are stale, and it must be dropped.
+    pub fn changed_elsewhere(&self) -> bool {
+        self.store.data().changed_elsewhere
     }
 
     /// Another node committed up to `head`: the instance delivers what it has not seen.

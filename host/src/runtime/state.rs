@@ -33,6 +33,11 @@ pub struct HostState {
     /// The backend id the instance loaded (`storage.init-store`): a re-sync compares it with
     /// the stored one to notice a reset it was not told about.
     pub(super) backend_id: Option<String>,
+    /// The highest seqNum the instance has seen in storage (opened at, appended, read): a
+    /// stored head below it means the log was replaced elsewhere.
+    pub(super) known_head: i64,
+    /// Storage said the store was reset or replaced elsewhere: the shard drops the instance.
+    pub(super) changed_elsewhere: bool,
 }
 
 /// The shared types interface has no functions.

@@ -20,17 +20,29 @@ impl Host for HostState {
         let (head, backend_id) =
             lock(&self.io.db).init_store(&store_id, &fresh_backend_id).map_err(|e| failed("open", &store_id, e))?;
         self.backend_id = Some(backend_id.clone());
+        self.known_head = self.known_head.max(head);
         Ok(StoreState { head, backend_id })
     }
 
     fn append_batch(&mut self, store_id: String, expected_head: i64, events: Vec<EventRow>) -> Result<(), AppendError> {
         let started = std::time::Instant::now();
-        let appended = lock(&self.io.db).append_batch(&store_id, expected_head, &events);
+        let appended = lock(&self.io.db).append_batch(&store_id, expected_head, self.backend_id.as_deref(), &events);
         metrics::histogram!(STORAGE_APPEND).record(started.elapsed());
+        let changed = "the store was reset or replaced on another node; reconnect".to_string();
         appended.map_err(|e| match e {
+            // Below what this instance already saw: the log was replaced under it.
+            storage::AppendError::HeadMoved(head) if head < self.known_head => {
+                self.changed_elsewhere = true;
+                AppendError::StorageFailed(changed.clone())
+            }
             storage::AppendError::HeadMoved(head) => AppendError::HeadMoved(head),
+            storage::AppendError::BackendChanged => {
+                self.changed_elsewhere = true;
+                AppendError::StorageFailed(changed.clone())
+            }
             storage::AppendError::Storage(e) => AppendError::StorageFailed(failed("append", &store_id, e)),
         })?;
+        self.known_head = self.known_head.max(events.last().map_or(0, |e| e.seq_num));
         self.io.tails.publish(&store_id, &events);
         Ok(())
     }
@@ -48,6 +60,8 @@ impl Host for HostState {
     }
 
     fn read_after(&mut self, store_id: String, cursor: i64, limit: u32) -> Result<Vec<EventRow>, String> {
-        lock(&self.io.db).read_after(&store_id, cursor, limit).map_err(|e| failed("read", &store_id, e))
+        let rows = lock(&self.io.db).read_after(&store_id, cursor, limit).map_err(|e| failed("read", &store_id, e))?;
+        self.known_head = self.known_head.max(rows.last().map_or(0, |r| r.seq_num));
+        Ok(rows)
     }
 }

@@ -20,6 +20,8 @@ pub use crate::bindings::EventRow as Row;
 pub enum AppendError {
     /// The stored head is not the expected one (another writer moved it); it is now this.
     HeadMoved(i64),
+    /// The store's backend id is not the expected one: it was reset or replaced elsewhere.
+    BackendChanged,
     Storage(anyhow::Error),
 }
 
@@ -33,6 +35,7 @@ impl std::fmt::Display for AppendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AppendError::HeadMoved(head) => write!(f, "the stored head moved to {head}; batch not written"),
+            AppendError::BackendChanged => write!(f, "the store was reset or replaced elsewhere; batch not written"),
             AppendError::Storage(e) => write!(f, "{e:#}"),
         }
     }
@@ -117,8 +120,15 @@ pub trait Storage: Send {
     fn store_context(&mut self, store_id: &str) -> Result<Option<(i64, String)>>;
 
     /// Append `rows` and move the head to the last row's seqNum in one transaction, only if
-    /// the stored head is still `expected_head`.
-    fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError>;
+    /// the stored head is still `expected_head` and (when given) the backend id still
+    /// `expected_backend`: a writer that has not heard of a reset elsewhere writes nothing.
+    fn append_batch(
+        &mut self,
+        store_id: &str,
+        expected_head: i64,
+        expected_backend: Option<&str>,
+        rows: &[Row],
+    ) -> Result<(), AppendError>;
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
     fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>>;

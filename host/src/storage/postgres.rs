@@ -113,6 +113,13 @@ pub fn client_config(url: &str) -> Result<tokio_postgres::Config> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    // A connection a NAT or balancer dropped silently must be noticed in about a minute (the
+    // listening one would otherwise stay deaf for the kernel's two-hour default).
+    if config.get_keepalives_idle() == std::time::Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(std::time::Duration::from_secs(30));
+        config.keepalives_interval(std::time::Duration::from_secs(10));
+        config.keepalives_retries(3);
+    }
     Ok(config)
 }
 
@@ -122,6 +129,18 @@ fn connect_client(pg: &PgConfig) -> Result<Client> {
         let hint = connect_hint(&format!("{e:?}"));
         anyhow::Error::from(e).context(format!("connecting to Postgres at {}{hint}", redacted_url(&pg.url)))
     })?;
+    // Create the tables only when missing: the DDL takes locks (and ownership) a running
+    // database should not need for every connection.
+    let present: bool = client
+        .query_one(
+            "SELECT to_regclass('livestore_sync_events_event_id') IS NOT NULL \
+             AND to_regclass('livestore_sync_health') IS NOT NULL",
+            &[],
+        )?
+        .try_get(0)?;
+    if present {
+        return Ok(client);
+    }
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
     tx.batch_execute(SCHEMA).context("creating the tables in Postgres")?;
@@ -176,7 +195,7 @@ const INSERT: &str = "INSERT INTO livestore_sync_events \
 /// (`pg_notify` is delivered at commit, and only if the head moved).
 const MOVE_HEAD: &str = "WITH moved AS (UPDATE livestore_sync_stores \
      SET head = $3, last_sync_at = $4, event_count = event_count + $5 \
-     WHERE store_id = $1 AND head = $2 RETURNING store_key) \
+     WHERE store_id = $1 AND head = $2 AND ($7::text IS NULL OR backend_id = $7) RETURNING store_key) \
      SELECT store_key, pg_notify('livestore_sync', $6)::text FROM moved";
 const NOTIFY: &str = "SELECT pg_notify('livestore_sync', $1)::text";
 
@@ -260,7 +279,13 @@ impl Storage for PostgresDb {
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
-    fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError> {
+    fn append_batch(
+        &mut self,
+        store_id: &str,
+        expected_head: i64,
+        expected_backend: Option<&str>,
+        rows: &[Row],
+    ) -> Result<(), AppendError> {
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -277,18 +302,22 @@ impl Storage for PostgresDb {
                     &last.created_at,
                     &(rows.len() as i64),
                     &Notice::committed(&self.node, store_id, last.seq_num),
+                    &expected_backend,
                 ],
             )
             .context("moving the head")?;
         let Some(moved) = moved else {
-            let head: Option<i64> = tx
-                .query_opt("SELECT head FROM livestore_sync_stores WHERE store_id = $1", &[&store_id])
+            let stored: Option<(i64, String)> = tx
+                .query_opt("SELECT head, backend_id FROM livestore_sync_stores WHERE store_id = $1", &[&store_id])
                 .context("reading the stored head")?
-                .map(|r| r.try_get(0))
+                .map(|r| Ok::<_, postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
                 .transpose()
                 .context("reading the stored head")?;
-            return match head {
-                Some(head) => Err(AppendError::HeadMoved(head)),
+            return match stored {
+                Some((_, backend)) if expected_backend.is_some_and(|b| b != backend) => {
+                    Err(AppendError::BackendChanged)
+                }
+                Some((head, _)) => Err(AppendError::HeadMoved(head)),
                 None => Err(anyhow::anyhow!("store {store_id:?} does not exist (it was removed while open)").into()),
             };
         };

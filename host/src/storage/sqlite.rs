@@ -154,17 +154,26 @@ impl Storage for SqliteDb {
 
     /// Append `rows` and move the head to the last row's seqNum in one transaction,
     /// only if the stored head is still `expected_head`.
-    fn append_batch(&mut self, store_id: &str, expected_head: i64, rows: &[Row]) -> Result<(), AppendError> {
+    fn append_batch(
+        &mut self,
+        store_id: &str,
+        expected_head: i64,
+        expected_backend: Option<&str>,
+        rows: &[Row],
+    ) -> Result<(), AppendError> {
         let Some(last) = rows.last() else {
             return Ok(());
         };
         self.file.check()?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
-        let (key, head): (i64, i64) = tx
-            .prepare_cached("SELECT storeKey, head FROM stores WHERE storeId = ?1")
-            .and_then(|mut s| s.query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        let (key, head, backend): (i64, i64, String) = tx
+            .prepare_cached("SELECT storeKey, head, backendId FROM stores WHERE storeId = ?1")
+            .and_then(|mut s| s.query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
             .context("reading the stored head")?
             .with_context(|| format!("store {store_id:?} does not exist (it was removed while open)"))?;
+        if expected_backend.is_some_and(|b| b != backend) {
+            return Err(AppendError::BackendChanged);
+        }
         if head != expected_head {
             return Err(AppendError::HeadMoved(head));
         }
@@ -341,12 +350,14 @@ mod tests {
         let mut db = SqliteDb::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
         let (head, backend) = db.init_store("s", "b1").unwrap();
         assert_eq!((head, backend.as_str()), (0, "b1"));
-        db.append_batch("s", 0, &[row(1), row(2)]).unwrap();
+        db.append_batch("s", 0, None, &[row(1), row(2)]).unwrap();
         // a duplicate seqNum in the middle of a batch leaves nothing behind
-        assert!(db.append_batch("s", 2, &[row(3), row(4), row(3)]).is_err());
+        assert!(db.append_batch("s", 2, None, &[row(3), row(4), row(3)]).is_err());
         assert_eq!(db.count_after("s", 0).unwrap(), 2);
         // a stale expected head writes nothing
-        assert!(matches!(db.append_batch("s", 0, &[row(3)]), Err(AppendError::HeadMoved(2))));
+        assert!(matches!(db.append_batch("s", 0, None, &[row(3)]), Err(AppendError::HeadMoved(2))));
+        // a writer that missed a reset writes nothing
+        assert!(matches!(db.append_batch("s", 2, Some("b0"), &[row(3)]), Err(AppendError::BackendChanged)));
         let (head, backend) = db.init_store("s", "other").unwrap();
         assert_eq!((head, backend.as_str()), (2, "b1"));
         assert_eq!(db.read_after("s", 1, 10).unwrap(), vec![row(2)]);
@@ -361,7 +372,7 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             db.init_store(id, &format!("b{i}")).unwrap();
             let rows: Vec<Row> = (1..=i as i64 + 1).map(row).collect();
-            db.append_batch(id, 0, &rows).unwrap();
+            db.append_batch(id, 0, None, &rows).unwrap();
         }
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(db.count_after(id, 0).unwrap(), i as u64 + 1, "{id:?}");
@@ -379,13 +390,13 @@ mod tests {
             db.init_store(store, "b").unwrap();
         }
         let with_id = |seq: i64, id: &str| Row { event_id: Some(id.into()), ..row(seq) };
-        db.append_batch("s", 0, &[with_id(1, "e1"), row(2), with_id(3, "e3")]).unwrap();
+        db.append_batch("s", 0, None, &[with_id(1, "e1"), row(2), with_id(3, "e3")]).unwrap();
         let ids = ["e3".to_string(), "e2".into(), "e1".into()];
         assert_eq!(db.find_event_ids("s", &ids).unwrap(), vec![Some(3), None, Some(1)]);
         assert_eq!(db.find_event_ids("t", &ids).unwrap(), vec![None, None, None]);
         // One id once per store, but the same id in another store is another event.
-        assert!(db.append_batch("s", 3, &[with_id(4, "e1")]).is_err());
-        db.append_batch("t", 0, &[with_id(1, "e1")]).unwrap();
+        assert!(db.append_batch("s", 3, None, &[with_id(4, "e1")]).is_err());
+        db.append_batch("t", 0, None, &[with_id(1, "e1")]).unwrap();
         assert_eq!(db.read_after("s", 0, 10).unwrap()[2].event_id.as_deref(), Some("e3"));
     }
 }
