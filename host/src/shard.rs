@@ -8,15 +8,27 @@ use crate::lock::lock;
 use crate::runtime::{ConnSender, OpenInfo, ShardIo, StoreInstance, SyncRuntime};
 use crate::storage::Migrate;
 use crate::store_admin::{import_lines, ExportedEvent, ImportBackendId};
-use crate::telemetry::{ACTIVE_STORES, FRAME_HANDLE, FRAME_WAIT};
+use crate::telemetry::{ACTIVE_STORES, FRAME_HANDLE, FRAME_WAIT, STORAGE_COMMIT};
 use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+
+/// The most frames whose appends share one commit, and the longest such a group stays open
+/// (the first frame's answer waits for the commit).
+const GROUP_FRAMES: usize = 64;
+const GROUP_TIME: Duration = Duration::from_millis(2);
+
+/// The shard's frame histograms, registered once.
+struct FrameTimers {
+    wait: metrics::Histogram,
+    handle: metrics::Histogram,
+    commit: metrics::Histogram,
+}
 
 pub enum ShardMsg {
     Open {
@@ -168,6 +180,7 @@ impl Shards {
                 max_push_events: config.max_push_events,
                 hooks: hooks.clone(),
                 tails: tails.clone(),
+                held: Mutex::new(None),
             });
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = runtime.clone();
@@ -232,62 +245,144 @@ struct ShardLoop {
 impl ShardLoop {
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<ShardMsg>) {
         // Registered once: a macro call per frame would look the series up every time.
-        let frame_wait = metrics::histogram!(FRAME_WAIT);
-        let frame_handle = metrics::histogram!(FRAME_HANDLE);
-        while let Some(msg) = rx.blocking_recv() {
+        let timers = FrameTimers {
+            wait: metrics::histogram!(FRAME_WAIT),
+            handle: metrics::histogram!(FRAME_HANDLE),
+            commit: metrics::histogram!(STORAGE_COMMIT),
+        };
+        let mut next = rx.blocking_recv();
+        while let Some(msg) = next.take() {
             match msg {
-                ShardMsg::Open { conn, store_id, info, meta, out, reply } => {
-                    let result = self.open(conn, &store_id, info, meta, out);
-                    let opened = result.is_ok();
-                    // The request gave up waiting (its client hung up): nobody will send Closed.
-                    if reply.send(result).is_err() && opened {
-                        self.close(conn, &store_id);
-                    }
-                }
-                ShardMsg::Http { store_id, payload, body, reply } => {
-                    let result = self.http(&store_id, payload.as_deref(), &body);
-                    let _ = reply.send(result);
-                }
-                ShardMsg::Admin { store_id, action, reply } => {
-                    let _ = reply.send(self.admin(&store_id, action));
-                }
-                ShardMsg::Import { store_id, file, replace, backend, reply } => {
-                    let _ = reply.send(self.import(&store_id, &file, replace, backend));
-                }
-                ShardMsg::Health { reply } => {
-                    let result = lock(&self.io.db).probe_write();
-                    let _ = reply.send(result.map_err(|e| format!("{e:#}")));
-                }
-                ShardMsg::Frame { conn, store_id, text, permit: _permit, received } => {
-                    let Some(store) = self.stores.get_mut(&store_id) else {
-                        continue;
-                    };
-                    if !store.conns.contains_key(&conn) {
-                        continue;
-                    }
-                    let started = Instant::now();
-                    frame_wait.record(started.duration_since(received));
-                    let handled = store.instance.frame(conn, &text);
-                    frame_handle.record(started.elapsed());
-                    let stale = store.instance.changed_elsewhere();
-                    if let Err(e) = handled {
-                        self.fail_store(&store_id, e);
-                    } else if stale {
-                        self.drop_store(&store_id, 1012, "store was reset on another node");
-                    }
-                }
-                ShardMsg::Closed { conn, store_id } => self.close(conn, &store_id),
-                ShardMsg::LogAdvanced { store_id, head } => self.log_advanced(&store_id, head),
-                ShardMsg::ChangedElsewhere { store_id } => {
-                    self.drop_store(&store_id, 1012, "store was reset on another node");
-                    let stored = lock(&self.io.db).store_context(&store_id);
-                    if let Ok(Some((_, backend_id))) = stored {
-                        self.io.tails.reset(&store_id, &backend_id);
-                    }
-                }
-                ShardMsg::Resync => self.resync(),
+                ShardMsg::Frame { .. } => next = self.frame_group(msg, &mut rx, &timers),
                 ShardMsg::Stop => break,
+                other => self.handle(other),
             }
+            if next.is_none() {
+                next = rx.blocking_recv();
+            }
+        }
+    }
+
+    /// Handle `first` and the frames queued behind it as one group: their appends share one
+    /// commit, and what they send waits for it (so under load a store's push costs a row
+    /// insert, not a transaction). A group ends when the queue is empty, at a message that is
+    /// not a frame (returned, to be handled next), or at [`GROUP_FRAMES`] / [`GROUP_TIME`]:
+    /// the first frame's answer waits for the group.
+    fn frame_group(
+        &mut self,
+        first: ShardMsg,
+        rx: &mut mpsc::UnboundedReceiver<ShardMsg>,
+        timers: &FrameTimers,
+    ) -> Option<ShardMsg> {
+        let grouped = lock(&self.io.db).begin_group();
+        if grouped {
+            self.io.hold_output();
+        }
+        let started = Instant::now();
+        let mut handled_stores: Vec<Arc<str>> = Vec::new();
+        let mut msg = first;
+        let mut frames = 0;
+        let leftover = loop {
+            if let ShardMsg::Frame { conn, store_id, text, permit: _permit, received } = msg {
+                if self.frame(conn, &store_id, &text, received, timers) && !handled_stores.contains(&store_id) {
+                    handled_stores.push(store_id);
+                }
+            }
+            frames += 1;
+            if !grouped || frames >= GROUP_FRAMES || started.elapsed() >= GROUP_TIME {
+                break None;
+            }
+            match rx.try_recv() {
+                Ok(frame @ ShardMsg::Frame { .. }) => msg = frame,
+                Ok(other) => break Some(other),
+                Err(_) => break None,
+            }
+        };
+        if grouped {
+            self.end_group(&handled_stores, timers);
+        }
+        leftover
+    }
+
+    /// One client frame through its store's instance; false if the store or connection is gone.
+    fn frame(&mut self, conn: u64, store_id: &Arc<str>, text: &str, received: Instant, timers: &FrameTimers) -> bool {
+        let Some(store) = self.stores.get_mut(store_id) else {
+            return false;
+        };
+        if !store.conns.contains_key(&conn) {
+            return false;
+        }
+        let started = Instant::now();
+        timers.wait.record(started.duration_since(received));
+        let handled = store.instance.frame(conn, text);
+        timers.handle.record(started.elapsed());
+        let stale = store.instance.changed_elsewhere();
+        if let Err(e) = handled {
+            self.fail_store(store_id, e);
+        } else if stale {
+            self.drop_store(store_id, 1012, "store was reset on another node");
+        }
+        true
+    }
+
+    /// Commit a group; then send what it held. If the commit fails nothing of the group is
+    /// stored and nothing it said is sent: the instances of its stores believe otherwise, so
+    /// they are dropped and their clients reconnect and re-sync.
+    fn end_group(&mut self, stores: &[Arc<str>], timers: &FrameTimers) {
+        let started = Instant::now();
+        let committed = lock(&self.io.db).end_group();
+        match committed {
+            Ok(0) => self.io.release_output(),
+            Ok(_) => {
+                timers.commit.record(started.elapsed());
+                self.io.release_output();
+            }
+            Err(e) => {
+                self.io.discard_output();
+                tracing::error!(error = %format!("{e:#}"), stores = stores.len(), "storage failed to commit a group of pushes; closing those stores' connections");
+                for store_id in stores {
+                    self.drop_store(store_id, 1011, "storage failed; reconnect and sync again");
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Open { conn, store_id, info, meta, out, reply } => {
+                let result = self.open(conn, &store_id, info, meta, out);
+                let opened = result.is_ok();
+                // The request gave up waiting (its client hung up): nobody will send Closed.
+                if reply.send(result).is_err() && opened {
+                    self.close(conn, &store_id);
+                }
+            }
+            ShardMsg::Http { store_id, payload, body, reply } => {
+                let result = self.http(&store_id, payload.as_deref(), &body);
+                let _ = reply.send(result);
+            }
+            ShardMsg::Admin { store_id, action, reply } => {
+                let _ = reply.send(self.admin(&store_id, action));
+            }
+            ShardMsg::Import { store_id, file, replace, backend, reply } => {
+                let _ = reply.send(self.import(&store_id, &file, replace, backend));
+            }
+            ShardMsg::Health { reply } => {
+                let result = lock(&self.io.db).probe_write();
+                let _ = reply.send(result.map_err(|e| format!("{e:#}")));
+            }
+            ShardMsg::Closed { conn, store_id } => self.close(conn, &store_id),
+            ShardMsg::LogAdvanced { store_id, head } => self.log_advanced(&store_id, head),
+            ShardMsg::ChangedElsewhere { store_id } => {
+                self.drop_store(&store_id, 1012, "store was reset on another node");
+                let stored = lock(&self.io.db).store_context(&store_id);
+                if let Ok(Some((_, backend_id))) = stored {
+                    self.io.tails.reset(&store_id, &backend_id);
+                }
+            }
+            ShardMsg::Resync => self.resync(),
+            // Handled by the loop.
+            ShardMsg::Frame { .. } | ShardMsg::Stop => {}
         }
     }
 

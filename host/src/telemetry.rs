@@ -14,6 +14,7 @@ pub const PUSH_DURATION: &str = "livestore_sync_push_duration_seconds";
 pub const FRAME_WAIT: &str = "livestore_sync_frame_wait_seconds";
 pub const FRAME_HANDLE: &str = "livestore_sync_frame_handle_seconds";
 pub const STORAGE_APPEND: &str = "livestore_sync_storage_append_seconds";
+pub const STORAGE_COMMIT: &str = "livestore_sync_storage_group_commit_seconds";
 pub const PULL_CHUNKS_SENT: &str = "livestore_sync_pull_chunks_sent_total";
 pub const HTTP_REQUESTS: &str = "livestore_sync_http_rpc_requests_total";
 pub const SLOW_CONSUMERS_CLOSED: &str = "livestore_sync_slow_consumers_closed_total";
@@ -51,7 +52,7 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let buckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-        let builder = [PUSH_DURATION, HOOK_DURATION, FRAME_WAIT, FRAME_HANDLE, STORAGE_APPEND]
+        let builder = [PUSH_DURATION, HOOK_DURATION, FRAME_WAIT, FRAME_HANDLE, STORAGE_APPEND, STORAGE_COMMIT]
             .into_iter()
             .try_fold(PrometheusBuilder::new(), |b, name| {
                 b.set_buckets_for_metric(Matcher::Full(name.to_string()), &buckets)
@@ -92,7 +93,14 @@ fn describe() {
         "time a client frame waits for its store's shard (socket read to handling)"
     );
     metrics::describe_histogram!(FRAME_HANDLE, "time of the sync component's call for one client frame");
-    metrics::describe_histogram!(STORAGE_APPEND, "time of one batch's storage commit (append-batch)");
+    metrics::describe_histogram!(
+        STORAGE_APPEND,
+        "time of one batch's append (append-batch; its own commit, or its rows inside a group's transaction)"
+    );
+    metrics::describe_histogram!(
+        STORAGE_COMMIT,
+        "time of the commit shared by a group of queued frames' appends (SQLite)"
+    );
     metrics::describe_counter!(PULL_CHUNKS_SENT, "pull chunks sent (catch-up and live broadcasts)");
     metrics::describe_counter!(HTTP_REQUESTS, "LiveStore HTTP-transport requests");
     metrics::describe_counter!(SLOW_CONSUMERS_CLOSED, "connections cut off because their send queue was full");

@@ -1,21 +1,18 @@
-//! `livestore:sync/connections`: frames and closes go to each socket's send queue.
+//! `livestore:sync/connections`: frames and closes go to each socket's send queue (held while
+//! a group of appends is uncommitted: `ShardIo::output`).
 
 use super::state::HostState;
 use crate::bindings::livestore::sync::connections::Host;
+use super::state::Output;
 use crate::lock::lock;
 
 impl Host for HostState {
     fn send(&mut self, conn: u64, frame: String) {
-        if let Some(tx) = lock(&self.io.conns).get(&conn) {
-            // A closed receiver means the socket is gone; its Closed message follows.
-            tx.send_text(frame);
-        }
+        self.io.output(Output::Text(conn, frame));
     }
 
     fn close(&mut self, conn: u64, code: u16, reason: String) {
-        if let Some(tx) = lock(&self.io.conns).get(&conn) {
-            tx.close(code, reason);
-        }
+        self.io.output(Output::Close(conn, code, reason));
     }
 
     /// A native store instance lives as long as any of its connections, so there is

@@ -3,6 +3,7 @@
 
 use crate::conn_queue::ConnSender;
 use crate::hooks::{HookContext, Hooks};
+use crate::lock::lock;
 use crate::storage::Db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,62 @@ pub struct ShardIo {
     pub hooks: Option<Arc<Hooks>>,
     /// Admin followers of each store's committed batches.
     pub tails: Arc<crate::admin_tail::TailHub>,
+    /// While a group of appends is uncommitted, what the instances send waits here.
+    pub held: Mutex<Option<Vec<Output>>>,
+}
+
+/// Something an instance sends out: frames and closes to its sockets, committed batches to
+/// the admin tail.
+pub enum Output {
+    Text(u64, String),
+    Close(u64, u16, String),
+    Tail(String, Vec<crate::storage::Row>),
+}
+
+impl ShardIo {
+    /// Send now, or hold until the group of appends being written commits: an answer or a
+    /// broadcast must never reveal events that a failed commit would then lose.
+    pub fn output(&self, out: Output) {
+        if let Some(held) = lock(&self.held).as_mut() {
+            held.push(out);
+            return;
+        }
+        self.deliver(out);
+    }
+
+    /// Hold everything sent from now on (a group of appends begins).
+    pub fn hold_output(&self) {
+        lock(&self.held).get_or_insert_with(Vec::new);
+    }
+
+    /// The group committed: send what was held, in order, and stop holding.
+    pub fn release_output(&self) {
+        for out in lock(&self.held).take().unwrap_or_default() {
+            self.deliver(out);
+        }
+    }
+
+    /// The group failed: what was held must never be sent.
+    pub fn discard_output(&self) {
+        lock(&self.held).take();
+    }
+
+    fn deliver(&self, out: Output) {
+        match out {
+            // A connection missing here is gone; its Closed message follows.
+            Output::Text(conn, text) => {
+                if let Some(tx) = lock(&self.conns).get(&conn) {
+                    tx.send_text(text);
+                }
+            }
+            Output::Close(conn, code, reason) => {
+                if let Some(tx) = lock(&self.conns).get(&conn) {
+                    tx.close(code, reason);
+                }
+            }
+            Output::Tail(store_id, rows) => self.tails.publish(&store_id, &rows),
+        }
+    }
 }
 
 /// The data of one store's wasmtime `Store`.

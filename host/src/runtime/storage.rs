@@ -1,6 +1,6 @@
 //! `livestore:sync/storage` on the shard's SQLite connection (`crate::storage`).
 
-use super::state::HostState;
+use super::state::{HostState, Output};
 use crate::bindings::livestore::sync::storage::Host;
 use crate::bindings::{AppendError, EventRow, StoreState};
 use crate::lock::lock;
@@ -43,7 +43,7 @@ impl Host for HostState {
             storage::AppendError::Storage(e) => AppendError::StorageFailed(failed("append", &store_id, e)),
         })?;
         self.known_head = self.known_head.max(events.last().map_or(0, |e| e.seq_num));
-        self.io.tails.publish(&store_id, &events);
+        self.io.output(Output::Tail(store_id, events));
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod write_gate;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -108,7 +109,8 @@ pub fn already_has_events(store_id: &str, events: i64) -> anyhow::Error {
     anyhow::anyhow!("store {store_id:?} already has {events} events; pass --replace to overwrite it")
 }
 
-/// One connection's view of the event logs. Every method is one transaction or one read.
+/// One connection's view of the event logs. Every method is one transaction or one read, except
+/// the appends of a group (`begin_group`), which commit together.
 pub trait Storage: Send {
     /// A real write (health check): fails when storage cannot take writes.
     fn probe_write(&mut self) -> Result<()>;
@@ -129,6 +131,18 @@ pub trait Storage: Send {
         expected_backend: Option<&str>,
         rows: &[Row],
     ) -> Result<(), AppendError>;
+
+    /// From here until [`Storage::end_group`], appends may share one transaction: one commit
+    /// for the pushes of many stores (the caller holds every answer until the group ends).
+    /// Engines that commit each append alone say `false`.
+    fn begin_group(&mut self) -> bool {
+        false
+    }
+
+    /// Commit the group's appends; how many there were. On an error none of them is stored.
+    fn end_group(&mut self) -> Result<usize> {
+        Ok(0)
+    }
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
     fn find_event_ids(&mut self, store_id: &str, ids: &[String]) -> Result<Vec<Option<i64>>>;

@@ -3,17 +3,25 @@
 //! `(storeKey, seqNum)`. A data directory in the older table-per-store layout is migrated when
 //! it is opened for serving (`layout_migration`).
 
+use super::write_gate::{WriteGate, WriteTurn};
 use super::{already_has_events, AppendError, Durability, Migrate, Row, Storage, StoreInfo};
 use crate::layout_migration::{self, Layout};
 use crate::store_id::validate_store_id;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct SqliteDb {
     pub(crate) conn: Connection,
     file: FileGuard,
+    gate: Arc<WriteGate>,
+    /// Between `begin_group` and `end_group`: appends share one transaction.
+    grouping: bool,
+    /// The open transaction of a group that has appended, and the writer's turn it holds.
+    group_tx: Option<WriteTurn>,
+    group_appends: usize,
 }
 /// The database file this connection opened. If the file at the path is deleted or replaced
 /// while serving, SQLite keeps writing to the old inode, which nobody will read again: every
@@ -88,7 +96,7 @@ impl SqliteDb {
             Layout::TablePerStore if migrate == Migrate::Yes => layout_migration::migrate(&mut conn, path)?,
             Layout::TablePerStore => return Err(layout_migration::NeedsMigration(path.to_path_buf()).into()),
         }
-        Ok(SqliteDb { conn, file: FileGuard::new(path) })
+        Ok(SqliteDb { conn, file: FileGuard::new(path), gate: WriteGate::for_file(path), grouping: false, group_tx: None, group_appends: 0 })
     }
 
     /// The store's key in `events`; `None` if it does not exist.
@@ -152,8 +160,9 @@ impl Storage for SqliteDb {
             .optional()?)
     }
 
-    /// Append `rows` and move the head to the last row's seqNum in one transaction,
-    /// only if the stored head is still `expected_head`.
+    /// Append `rows` and move the head to the last row's seqNum, only if the stored head is
+    /// still `expected_head`: in a transaction of its own, or in a group's (a savepoint, so a
+    /// refused batch leaves nothing behind while the group goes on).
     fn append_batch(
         &mut self,
         store_id: &str,
@@ -164,27 +173,42 @@ impl Storage for SqliteDb {
         let Some(last) = rows.last() else {
             return Ok(());
         };
-        self.file.check()?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
-        let (key, head, backend): (i64, i64, String) = tx
-            .prepare_cached("SELECT storeKey, head, backendId FROM stores WHERE storeId = ?1")
-            .and_then(|mut s| s.query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-            .context("reading the stored head")?
-            .with_context(|| format!("store {store_id:?} does not exist (it was removed while open)"))?;
-        if expected_backend.is_some_and(|b| b != backend) {
-            return Err(AppendError::BackendChanged);
+        if !self.grouping {
+            self.file.check()?;
+            let _turn = self.gate.take_turn();
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
+            append_in(&tx, store_id, expected_head, expected_backend, rows, last)?;
+            tx.commit().context("committing the batch")?;
+            return Ok(());
         }
-        if head != expected_head {
-            return Err(AppendError::HeadMoved(head));
+        if self.group_tx.is_none() {
+            self.file.check()?;
+            let turn = self.gate.take_turn();
+            self.conn.execute_batch("BEGIN IMMEDIATE").context("starting a group of appends")?;
+            self.group_tx = Some(turn);
         }
-        insert_rows(&tx, key, rows)?;
-        tx.prepare_cached(
-            "UPDATE stores SET head = ?1, lastSyncAt = ?2, eventCount = eventCount + ?3 WHERE storeKey = ?4",
-        )
-        .and_then(|mut s| s.execute(params![last.seq_num, last.created_at, rows.len() as i64, key]))
-        .context("moving the head")?;
-        tx.commit().context("committing the batch")?;
+        let savepoint = self.conn.savepoint().map_err(anyhow::Error::from)?;
+        append_in(&savepoint, store_id, expected_head, expected_backend, rows, last)?;
+        savepoint.commit().context("keeping the batch in its group")?;
+        self.group_appends += 1;
         Ok(())
+    }
+
+    fn begin_group(&mut self) -> bool {
+        self.grouping = true;
+        true
+    }
+
+    fn end_group(&mut self) -> Result<usize> {
+        self.grouping = false;
+        let appends = std::mem::take(&mut self.group_appends);
+        let Some(_turn) = self.group_tx.take() else { return Ok(0) };
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // Nothing of the group may stay half-written for the next transaction.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(anyhow::Error::from(e).context("committing a group of appends"));
+        }
+        Ok(appends)
     }
 
     /// The seqNums stored for these client event ids, in order (`None` when unknown).
@@ -310,9 +334,37 @@ impl Storage for SqliteDb {
     }
 }
 
+/// One append inside the caller's transaction or savepoint: check the stored head and backend
+/// id, insert the rows, move the head.
+fn append_in(
+    tx: &Connection,
+    store_id: &str,
+    expected_head: i64,
+    expected_backend: Option<&str>,
+    rows: &[Row],
+    last: &Row,
+) -> Result<(), AppendError> {
+    let (key, head, backend): (i64, i64, String) = tx
+        .prepare_cached("SELECT storeKey, head, backendId FROM stores WHERE storeId = ?1")
+        .and_then(|mut s| s.query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .context("reading the stored head")?
+        .with_context(|| format!("store {store_id:?} does not exist (it was removed while open)"))?;
+    if expected_backend.is_some_and(|b| b != backend) {
+        return Err(AppendError::BackendChanged);
+    }
+    if head != expected_head {
+        return Err(AppendError::HeadMoved(head));
+    }
+    insert_rows(tx, key, rows)?;
+    tx.prepare_cached("UPDATE stores SET head = ?1, lastSyncAt = ?2, eventCount = eventCount + ?3 WHERE storeKey = ?4")
+        .and_then(|mut s| s.execute(params![last.seq_num, last.created_at, rows.len() as i64, key]))
+        .context("moving the head")?;
+    Ok(())
+}
+
 /// Insert event rows (with their client event ids) for the store `key`, inside the caller's
 /// transaction.
-pub(crate) fn insert_rows(tx: &rusqlite::Transaction<'_>, key: i64, rows: &[Row]) -> Result<()> {
+pub(crate) fn insert_rows(tx: &Connection, key: i64, rows: &[Row]) -> Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (storeKey, seqNum, parentSeqNum, name, args, createdAt, clientId, sessionId, eventId) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -361,6 +413,51 @@ mod tests {
         let (head, backend) = db.init_store("s", "other").unwrap();
         assert_eq!((head, backend.as_str()), (2, "b1"));
         assert_eq!(db.read_after("s", 1, 10).unwrap(), vec![row(2)]);
+    }
+
+    #[test]
+    fn a_group_commits_its_appends_together_and_nothing_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut db = SqliteDb::open(&path, Durability::Normal).unwrap();
+        let mut other = SqliteDb::open(&path, Durability::Normal).unwrap();
+        db.init_store("a", "ba").unwrap();
+        db.init_store("b", "bb").unwrap();
+        assert!(db.begin_group());
+        db.append_batch("a", 0, None, &[row(1), row(2)]).unwrap();
+        db.append_batch("b", 0, None, &[row(1)]).unwrap();
+        db.append_batch("a", 2, None, &[row(3)]).unwrap();
+        // The group's own reads see its appends (a pull after a push in the same group) …
+        assert_eq!(db.read_after("a", 0, 10).unwrap(), vec![row(1), row(2), row(3)]);
+        // … nobody else does until it commits.
+        assert_eq!(other.count_after("a", 0).unwrap(), 0);
+        assert_eq!(other.store_context("b").unwrap().map(|c| c.0), Some(0));
+        assert_eq!(db.end_group().unwrap(), 3);
+        assert_eq!(other.read_after("a", 0, 10).unwrap(), vec![row(1), row(2), row(3)]);
+        assert_eq!(other.store_context("b").unwrap().map(|c| c.0), Some(1));
+        // After the group, an append commits alone again.
+        db.append_batch("b", 1, None, &[row(2)]).unwrap();
+        assert_eq!(other.count_after("b", 0).unwrap(), 2);
+        assert_eq!(db.end_group().unwrap(), 0, "no group is open");
+    }
+
+    #[test]
+    fn a_refused_append_in_a_group_leaves_nothing_and_the_group_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = SqliteDb::open(&dir.path().join("t.db"), Durability::Normal).unwrap();
+        db.init_store("a", "ba").unwrap();
+        db.init_store("b", "bb").unwrap();
+        db.begin_group();
+        db.append_batch("a", 0, None, &[row(1)]).unwrap();
+        // A duplicate seqNum in the middle of a batch, a stale head, a missed reset.
+        assert!(db.append_batch("b", 0, None, &[row(1), row(2), row(1)]).is_err());
+        assert!(matches!(db.append_batch("b", 5, None, &[row(6)]), Err(AppendError::HeadMoved(0))));
+        assert!(matches!(db.append_batch("b", 0, Some("old"), &[row(1)]), Err(AppendError::BackendChanged)));
+        db.append_batch("a", 1, None, &[row(2)]).unwrap();
+        assert_eq!(db.end_group().unwrap(), 2);
+        assert_eq!(db.read_after("a", 0, 10).unwrap(), vec![row(1), row(2)]);
+        assert_eq!(db.count_after("b", 0).unwrap(), 0);
+        assert_eq!(db.store_context("b").unwrap(), Some((0, "bb".to_string())));
     }
 
     #[test]
