@@ -105,3 +105,44 @@ impl WasiView for HostState {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn_queue::{conn_queue, QueueBudget};
+    use crate::storage::{Durability, Engine, Migrate};
+
+    #[test]
+    fn held_output_waits_for_the_commit_and_a_failed_group_sends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::Sqlite { path: dir.path().join("t.db"), durability: Durability::Normal };
+        let budget = QueueBudget::new(usize::MAX);
+        let (tx, _rx) = conn_queue(&budget, 1, 1 << 20);
+        let tails = Arc::new(crate::admin_tail::TailHub::default());
+        let mut follower = tails.follow("s");
+        let io = ShardIo {
+            db: Mutex::new(crate::storage::open(&engine, Migrate::Yes).unwrap()),
+            conns: Mutex::new(HashMap::from([(1, tx.clone())])),
+            auth_token: None,
+            max_push_events: 10,
+            hooks: None,
+            tails,
+            held: Mutex::new(None),
+        };
+        io.output(Output::Text(1, "now".into()));
+        assert_eq!(tx.queued_bytes(), 3, "no group: sent at once");
+        io.hold_output();
+        io.output(Output::Text(1, "held".into()));
+        io.output(Output::Tail("s".into(), vec![crate::storage::test_row(1)]));
+        assert_eq!(tx.queued_bytes(), 3, "a group is open: nothing leaves");
+        assert!(follower.try_recv().is_err());
+        io.release_output();
+        assert_eq!(tx.queued_bytes(), 7, "committed: sent");
+        assert!(follower.try_recv().is_ok());
+        io.hold_output();
+        io.output(Output::Text(1, "never".into()));
+        io.discard_output();
+        io.output(Output::Text(1, "x".into()));
+        assert_eq!(tx.queued_bytes(), 8, "a failed group's output is dropped; later output is not held");
+    }
+}
