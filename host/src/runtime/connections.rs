@@ -2,8 +2,8 @@
 //! a group of appends is uncommitted: `ShardIo::output`).
 
 use super::state::HostState;
-use crate::bindings::livestore::sync::connections::Host;
 use super::state::Output;
+use crate::bindings::livestore::sync::connections::Host;
 use crate::lock::lock;
 
 impl Host for HostState {

@@ -96,7 +96,14 @@ impl SqliteDb {
             Layout::TablePerStore if migrate == Migrate::Yes => layout_migration::migrate(&mut conn, path)?,
             Layout::TablePerStore => return Err(layout_migration::NeedsMigration(path.to_path_buf()).into()),
         }
-        Ok(SqliteDb { conn, file: FileGuard::new(path), gate: WriteGate::for_file(path), grouping: false, group_tx: None, group_appends: 0 })
+        Ok(SqliteDb {
+            conn,
+            file: FileGuard::new(path),
+            gate: WriteGate::for_file(path),
+            grouping: false,
+            group_tx: None,
+            group_appends: 0,
+        })
     }
 
     /// The store's key in `events`; `None` if it does not exist.
@@ -176,7 +183,8 @@ impl Storage for SqliteDb {
         if !self.grouping {
             self.file.check()?;
             let _turn = self.gate.take_turn();
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
+            let tx =
+                self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
             append_in(&tx, store_id, expected_head, expected_backend, rows, last)?;
             tx.commit().context("committing the batch")?;
             return Ok(());
