@@ -13,7 +13,8 @@
 // the cost of creating stores (at 1k, 10k and 100k) while another store keeps pushing.
 // --old-bin: a livestore-sync 0.1 binary (table-per-store layout) for its column. Postgres (one
 // node, and two nodes with the fan-out's pullers and half the contention pushers on the second)
-// runs on a private cluster (bench/postgres.mjs) unless --skip-postgres.
+// runs on a private cluster (bench/postgres.mjs) unless --skip-postgres; so does the main
+// table's Postgres column (one node, the same scenarios as the SQLite column).
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -351,10 +352,25 @@ async function measureSplit() {
   server = undefined
 }
 
+/// The same scenarios with the event logs in Postgres (one node, a private local cluster, all
+/// cores shared): the engine as a column of the main table.
+async function measurePostgres() {
+  const pg = await startPostgres()
+  try {
+    server = await startNative(bin, 18787, path.join(tmp, 'pg-main'), undefined, { DATABASE_URL: pg.newDatabase() })
+    results.postgres = { readyUncachedMs: server.readyMs, ...(await measure('native on Postgres', server)) }
+    await stop(server)
+    server = undefined
+  } finally {
+    pg.stop()
+  }
+}
+
 const storageOnly = flag('storage-only')
 try {
   if (modes.includes('shared') && !storageOnly) await measureShared()
   if (modes.includes('split') && !storageOnly) await measureSplit()
+  if (!storageOnly && !flag('skip-postgres')) await measurePostgres()
   fs.writeFileSync(path.join(os.tmpdir(), 'livestore-sync-bench-partial.json'), JSON.stringify(results, null, 2))
 
   const targetDir = path.join(root, 'target', profile)
@@ -427,24 +443,26 @@ const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? Math
 // The reference ratio compares the shared-cores column: both servers share the cores with
 // their clients there.
 const split = results.nativeSplit
+const pgRun = results.postgres
 const lines = [
-  `| scenario | livestore-sync |${split ? ` livestore-sync, split cores (server on ${serverCpus}, clients on ${clientCpus}) |` : ''} reference | ratio |`,
-  `|---|---:|${split ? '---:|' : ''}---:|---:|`,
+  `| scenario | livestore-sync |${split ? ` livestore-sync, split cores (server on ${serverCpus}, clients on ${clientCpus}) |` : ''}${pgRun ? ' livestore-sync on Postgres (one node) |' : ''} reference | ratio |`,
+  `|---|---:|${split ? '---:|' : ''}${pgRun ? '---:|' : ''}---:|---:|`,
 ]
 const splitCell = (v) => (split ? ` ${fmt(v)} |` : '')
+const pgCell = (v) => (pgRun ? ` ${fmt(v)} |` : '')
 for (const [label, key, better] of rows) {
   if (Array.isArray(key)) {
     const pair = (r) => (r && r[key[0]] !== undefined ? `${fmt(r[key[0]])} / ${fmt(r[key[1]])}` : '–')
-    lines.push(`| ${label} | ${pair(results.native)} |${split ? ` ${pair(split)} |` : ''} ${pair(results.reference)} | – |`)
+    lines.push(`| ${label} | ${pair(results.native)} |${split ? ` ${pair(split)} |` : ''}${pgRun ? ` ${pair(pgRun)} |` : ''} ${pair(results.reference)} | – |`)
     continue
   }
   const a = results.native[key]
   const b = results.reference?.[key]
   const ratio = a !== undefined && b !== undefined && better !== 'none' ? (better === 'higher' ? a / b : b / a) : undefined
-  lines.push(`| ${label} | ${fmt(a)} |${splitCell(split?.[key])} ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
+  lines.push(`| ${label} | ${fmt(a)} |${splitCell(split?.[key])}${pgCell(pgRun?.[key])} ${fmt(b)} | ${ratio === undefined ? '–' : `${ratio.toFixed(1)}×`} |`)
 }
-lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} |${splitCell()} | |`)
-lines.push(`| baseline: bare WebSocket echo round trip p50 / p99 (ms) | ${fmt(results.baselines.wsEcho?.p50Ms)} / ${fmt(results.baselines.wsEcho?.p99Ms)} |${splitCell()} | |`)
+lines.push(`| baseline: raw SQLite inserts (events/s) | ${fmt(results.baselines.sqlite?.eventsPerSec)} |${splitCell()}${pgCell()} | |`)
+lines.push(`| baseline: bare WebSocket echo round trip p50 / p99 (ms) | ${fmt(results.baselines.wsEcho?.p50Ms)} / ${fmt(results.baselines.wsEcho?.p99Ms)} |${splitCell()}${pgCell()} | |`)
 console.log(`# ${results.date} · ${results.host} · medians of ${runs} run(s)${smoke ? ' · SMOKE (tiny sizes)' : ''}`)
 console.log(lines.join('\n'))
 
@@ -496,6 +514,7 @@ if (smoke) {
     ...rows.flatMap(([, k]) => k).filter((k) => results.native[k] === undefined || Number.isNaN(results.native[k])),
     ...budgetKeys.filter((k) => !Number.isFinite(results.native.budget?.[k])).map((k) => `budget.${k}`),
     ...(modes.includes('split') ? ['pushEventsPerSec', 'fanoutP99'].filter((k) => !Number.isFinite(results.nativeSplit?.[k])).map((k) => `split.${k}`) : []),
+    ...(flag('skip-postgres') ? [] : ['pushEventsPerSec', 'fanoutBigP99', 'manyStoresNativePushesPerSec'].filter((k) => !Number.isFinite(results.postgres?.[k])).map((k) => `postgres.${k}`)),
     ...Object.entries(results.storage).flatMap(([name, r]) => [
       ...['pushEventsPerSec', 'coldPullMs', 'fanoutP99'].filter((k) => !Number.isFinite(r[k])).map((k) => `storage ${name}: ${k}`),
       ...sizes.createdAt.filter((n) => !Number.isFinite(r.creation?.find((w) => w.stores === n)?.witnessP99Ms)).map((n) => `storage ${name}: creation at ${n}`),
