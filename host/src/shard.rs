@@ -274,7 +274,10 @@ impl ShardLoop {
         rx: &mut mpsc::UnboundedReceiver<ShardMsg>,
         timers: &FrameTimers,
     ) -> Option<ShardMsg> {
-        let grouped = lock(&self.io.db).begin_group();
+        // A hook may run for up to its deadline inside a frame; a group holding the file's
+        // write turn meanwhile would stall every other shard's writes, so with hooks each frame
+        // commits alone.
+        let grouped = self.io.hooks.is_none() && lock(&self.io.db).begin_group();
         if grouped {
             self.io.hold_output();
         }
