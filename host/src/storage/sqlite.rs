@@ -190,10 +190,19 @@ impl Storage for SqliteDb {
             return Ok(());
         }
         if self.group_tx.is_none() {
+            // The group's first append opens its transaction and needs no savepoint (a refused
+            // batch rolls the whole, still empty, transaction back): a savepoint makes SQLite
+            // copy every page it touches to a sub-journal first, which a lone push would pay.
             self.file.check()?;
             let turn = self.gate.take_turn();
             self.conn.execute_batch("BEGIN IMMEDIATE").context("starting a group of appends")?;
+            if let Err(e) = append_in(&self.conn, store_id, expected_head, expected_backend, rows, last) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
             self.group_tx = Some(turn);
+            self.group_appends += 1;
+            return Ok(());
         }
         let savepoint = self.conn.savepoint().map_err(anyhow::Error::from)?;
         append_in(&savepoint, store_id, expected_head, expected_backend, rows, last)?;
@@ -456,6 +465,9 @@ mod tests {
         db.init_store("a", "ba").unwrap();
         db.init_store("b", "bb").unwrap();
         db.begin_group();
+        // Refused as the group's first append (no savepoint yet), then as later ones.
+        assert!(matches!(db.append_batch("a", 3, None, &[row(4)]), Err(AppendError::HeadMoved(0))));
+        assert!(db.append_batch("a", 0, None, &[row(1), row(1)]).is_err());
         db.append_batch("a", 0, None, &[row(1)]).unwrap();
         // A duplicate seqNum in the middle of a batch, a stale head, a missed reset.
         assert!(db.append_batch("b", 0, None, &[row(1), row(2), row(1)]).is_err());
