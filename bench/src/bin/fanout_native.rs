@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
-use livestore_sync_bench::{median, percentile};
+use livestore_sync_bench::{median, percentile, url_and_counts};
 use livestore_sync_tests::{ack, event, pull_request, push_request, sync_url, TOKEN};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -115,12 +115,7 @@ async fn run(base: &str, pullers: usize, rounds: usize, tag: &str) -> Result<Vec
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8787".into());
-    let numbers: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
-    let (pullers, rounds, runs) =
-        (*numbers.first().unwrap_or(&1000), *numbers.get(1).unwrap_or(&30), *numbers.get(2).unwrap_or(&3));
-    let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let (base, [pullers, rounds, runs], tag) = url_and_counts([1000, 30, 3]);
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let mut latencies = run(&base, pullers, rounds, &format!("{tag}-{i}")).await?;

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
-use livestore_sync_bench::median;
+use livestore_sync_bench::{median, url_and_counts};
 use livestore_sync_tests::{event, push_request, sync_url, TOKEN};
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -53,12 +53,7 @@ async fn run(base: &str, stores: usize, pushes: usize, tag: &str) -> Result<f64>
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8787".into());
-    let numbers: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
-    let (stores, pushes, runs) =
-        (*numbers.first().unwrap_or(&1000), *numbers.get(1).unwrap_or(&10), *numbers.get(2).unwrap_or(&3));
-    let tag = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let (base, [stores, pushes, runs], tag) = url_and_counts([1000, 10, 3]);
     let mut rates = Vec::with_capacity(runs);
     for i in 0..runs {
         rates.push(run(&base, stores, pushes, &format!("{tag}-{i}")).await?);
