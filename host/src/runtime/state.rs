@@ -50,7 +50,8 @@ impl ShardIo {
 
     /// The group committed: send what was held, in order, and stop holding.
     pub fn release_output(&self) {
-        for out in lock(&self.held).take().unwrap_or_default() {
+        let held = lock(&self.held).take();
+        for out in held.unwrap_or_default() {
             self.deliver(out);
         }
     }
