@@ -159,17 +159,18 @@ async function measure(name, server) {
     // The same fan-out with a native client (one Rust thread), so the figure is the server's
     // and not a single Node process parsing a thousand messages per round.
     log(`${name}: fan-out with the native client (${sizes.fanout}, ${sizes.fanoutBig})`)
-    const fanoutNative = (pullers, rounds) => {
-      const [cmd, args] = pinned(pinClients, path.join(root, 'target', profile, 'fanout_native'), [server.url, String(pullers), String(rounds), String(runs)])
+    // A native client (`bench/src/bin/NAME`) with `URL counts…`; its last JSON line.
+    const nativeClient = (name, ...counts) => {
+      const [cmd, args] = pinned(pinClients, path.join(root, 'target', profile, name), [server.url, ...counts.map(String)])
       return lastJson(execFileSync(cmd, args, { encoding: 'utf8', timeout: 10 * 60_000 }))
     }
+    const fanoutNative = (pullers, rounds) => nativeClient('fanout_native', pullers, rounds, runs)
     const small = fanoutNative(sizes.fanout, sizes.rounds)
     const large = fanoutNative(sizes.fanoutBig, Math.min(sizes.rounds, 30))
     Object.assign(r, { fanoutNativeP50: small.p50Ms, fanoutNativeP99: small.p99Ms, fanoutNativeBigP50: large.p50Ms, fanoutNativeBigP99: large.p99Ms })
     // Many stores likewise: the Node client spends more CPU per push than the server does.
     log(`${name}: many stores with the native client (${sizes.stores} × ${sizes.pushes})`)
-    const [cmd, args] = pinned(pinClients, path.join(root, 'target', profile, 'many_stores_native'), [server.url, String(sizes.stores), String(sizes.pushes), String(runs)])
-    r.manyStoresNativePushesPerSec = lastJson(execFileSync(cmd, args, { encoding: 'utf8', timeout: 10 * 60_000 })).pushesPerSec
+    r.manyStoresNativePushesPerSec = nativeClient('many_stores_native', sizes.stores, sizes.pushes, runs).pushesPerSec
   }
   log(`${name}: many stores (${sizes.stores} × ${sizes.pushes})`)
   const many = []

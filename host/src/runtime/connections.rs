@@ -1,8 +1,7 @@
 //! `livestore:sync/connections`: frames and closes go to each socket's send queue (held while
 //! a group of appends is uncommitted: `ShardIo::output`).
 
-use super::state::HostState;
-use super::state::Output;
+use super::state::{HostState, Output};
 use crate::bindings::livestore::sync::connections::Host;
 use crate::lock::lock;
 

@@ -106,6 +106,16 @@ impl SqliteDb {
         })
     }
 
+    /// Commit the open transaction; if that fails, roll it back, so nothing of it stays
+    /// half-written for the next one.
+    fn commit(&mut self, what: &'static str) -> Result<()> {
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(anyhow::Error::from(e).context(what));
+        }
+        Ok(())
+    }
+
     /// The store's key in `events`; `None` if it does not exist.
     fn store_key(&self, store_id: &str) -> Result<Option<i64>> {
         Ok(self
@@ -180,25 +190,20 @@ impl Storage for SqliteDb {
         let Some(last) = rows.last() else {
             return Ok(());
         };
-        if !self.grouping {
-            self.file.check()?;
-            let _turn = self.gate.take_turn();
-            let tx =
-                self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(anyhow::Error::from)?;
-            append_in(&tx, store_id, expected_head, expected_backend, rows, last)?;
-            tx.commit().context("committing the batch")?;
-            return Ok(());
-        }
         if self.group_tx.is_none() {
-            // The group's first append opens its transaction and needs no savepoint (a refused
-            // batch rolls the whole, still empty, transaction back): a savepoint makes SQLite
-            // copy every page it touches to a sub-journal first, which a lone push would pay.
+            // A lone append, or a group's first: it opens the transaction and needs no savepoint
+            // (a refused batch rolls the whole, still empty, transaction back). A savepoint makes
+            // SQLite copy every page it touches to a sub-journal first, which a lone push would pay.
             self.file.check()?;
             let turn = self.gate.take_turn();
-            self.conn.execute_batch("BEGIN IMMEDIATE").context("starting a group of appends")?;
+            self.conn.execute_batch("BEGIN IMMEDIATE").context("starting an append")?;
             if let Err(e) = append_in(&self.conn, store_id, expected_head, expected_backend, rows, last) {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 return Err(e);
+            }
+            if !self.grouping {
+                // The turn is released after the commit, when this returns.
+                return Ok(self.commit("committing the batch")?);
             }
             self.group_tx = Some(turn);
             self.group_appends += 1;
@@ -220,11 +225,7 @@ impl Storage for SqliteDb {
         self.grouping = false;
         let appends = std::mem::take(&mut self.group_appends);
         let Some(_turn) = self.group_tx.take() else { return Ok(0) };
-        if let Err(e) = self.conn.execute_batch("COMMIT") {
-            // Nothing of the group may stay half-written for the next transaction.
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(anyhow::Error::from(e).context("committing a group of appends"));
-        }
+        self.commit("committing a group of appends")?;
         Ok(appends)
     }
 
